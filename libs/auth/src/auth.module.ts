@@ -1,0 +1,40 @@
+import { Module } from '@nestjs/common';
+import { PassportModule } from '@nestjs/passport';
+import { AccountService } from './accounts/account.service';
+import { RsaBearerGuard } from './bearer/rsa-bearer.guard';
+import { RsaBearerStrategy } from './bearer/rsa-bearer.strategy';
+import { TokenCipher } from './crypto/token-cipher';
+import { ClientRegistry } from './oidc/client-registry.service';
+import { oidcProviderFactory } from './oidc/oidc-provider.factory';
+import { OidcKeyStore } from './oidc/oidc-keys.service';
+import { FederatedLoginService } from './upstream/federated-login.service';
+import { UpstreamClient } from './upstream/upstream-client.service';
+import { UpstreamTokenVault } from './vault/upstream-token-vault.service';
+
+/** Identity core: the RSA's OP, the upstream client, the token vault and bearer authentication. */
+@Module({
+  imports: [PassportModule],
+  providers: [
+    TokenCipher,
+    UpstreamClient,
+    UpstreamTokenVault,
+    AccountService,
+    FederatedLoginService,
+    ClientRegistry,
+    OidcKeyStore,
+    oidcProviderFactory,
+    RsaBearerStrategy,
+    RsaBearerGuard,
+  ],
+  exports: [
+    TokenCipher,
+    UpstreamClient,
+    UpstreamTokenVault,
+    AccountService,
+    FederatedLoginService,
+    ClientRegistry,
+    oidcProviderFactory,
+    RsaBearerGuard,
+  ],
+})
+export class AuthModule {}

@@ -1,0 +1,10 @@
+/** Who is calling, from a validated RSA access token. */
+export interface RsaPrincipal {
+  /** The RSA account id (the `sub` of RSA tokens). */
+  accountId: string;
+  clientId: string;
+  grantId: string;
+  scopes: ReadonlySet<string>;
+  /** Token expiry, seconds since the epoch. */
+  expiresAt: number;
+}

@@ -1,0 +1,178 @@
+import { Injectable, Logger } from '@nestjs/common';
+import * as oidc from 'openid-client';
+import { RsaConfig } from '@rsa/config';
+import { fetchWithTimeout, isTimeoutError } from '@rsa/common';
+import { UpstreamOAuthError, UpstreamTimeoutError, UpstreamUnavailableError } from './upstream-errors';
+
+export interface UpstreamTokenSet {
+  accessToken: string;
+  refreshToken?: string;
+  idToken?: string;
+  scope?: string;
+  expiresIn?: number;
+  /** `refresh_expires_in`, sent by some providers (Keycloak); not part of RFC 6749. */
+  refreshExpiresIn?: number;
+}
+
+export interface UpstreamLoginRequest {
+  url: URL;
+  state: string;
+  nonce: string;
+  codeVerifier: string;
+}
+
+export interface UpstreamLoginResult {
+  tokens: UpstreamTokenSet;
+  /** Claims of the validated ID token merged with the upstream userinfo (userinfo wins). */
+  claims: Record<string, unknown> & { sub: string };
+}
+
+/**
+ * The RSA as a confidential OAuth client of the upstream provider (openid-client). Every call is
+ * bounded by UPSTREAM_TIMEOUT_MS; discovery is cached and retried on the next call if it failed.
+ */
+@Injectable()
+export class UpstreamClient {
+  private readonly logger = new Logger(UpstreamClient.name);
+  private configuration?: Promise<oidc.Configuration>;
+  private readonly fetch: typeof fetch;
+
+  constructor(private readonly config: RsaConfig) {
+    this.fetch = fetchWithTimeout(config.upstream.timeoutMs);
+  }
+
+  get callbackUrl(): string {
+    return `${this.config.issuer}/interaction/callback`;
+  }
+
+  /** Discovery document and client settings, fetched once. */
+  async getConfiguration(): Promise<oidc.Configuration> {
+    if (!this.configuration) {
+      const { upstream } = this.config;
+      const auth =
+        upstream.tokenAuthMethod === 'client_secret_post'
+          ? oidc.ClientSecretPost(upstream.clientSecret)
+          : oidc.ClientSecretBasic(upstream.clientSecret);
+      this.configuration = oidc
+        .discovery(new URL(upstream.issuer), upstream.clientId, undefined, auth, {
+          // Plain http only for http issuers (development, tests); never relaxed for https.
+          execute: this.config.insecureUpstream ? [oidc.allowInsecureRequests] : [],
+          [oidc.customFetch]: this.fetch,
+          timeout: Math.ceil(upstream.timeoutMs / 1000),
+        })
+        .then((configuration) => {
+          configuration[oidc.customFetch] = this.fetch;
+          return configuration;
+        })
+        .catch((error: unknown) => {
+          this.configuration = undefined;
+          throw this.translate('discovery', error);
+        });
+    }
+    return this.configuration;
+  }
+
+  async buildLoginRequest(): Promise<UpstreamLoginRequest> {
+    const configuration = await this.getConfiguration();
+    const codeVerifier = oidc.randomPKCECodeVerifier();
+    const state = oidc.randomState();
+    const nonce = oidc.randomNonce();
+    const url = oidc.buildAuthorizationUrl(configuration, {
+      redirect_uri: this.callbackUrl,
+      scope: this.config.upstream.scopes,
+      code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
+      code_challenge_method: 'S256',
+      state,
+      nonce,
+      // Without prompt=consent, providers following OIDC Core §11 drop offline_access: no refresh token.
+      ...(this.config.upstream.scopes.split(' ').includes('offline_access') ? { prompt: 'consent' } : {}),
+    });
+    return { url, state, nonce, codeVerifier };
+  }
+
+  /** Exchanges the authorization code (state, nonce and PKCE checked) and reads the user's claims. */
+  async completeLogin(
+    currentUrl: URL,
+    checks: { state: string; nonce: string; codeVerifier: string },
+  ): Promise<UpstreamLoginResult> {
+    const configuration = await this.getConfiguration();
+    let response: Awaited<ReturnType<typeof oidc.authorizationCodeGrant>>;
+    try {
+      response = await oidc.authorizationCodeGrant(configuration, currentUrl, {
+        pkceCodeVerifier: checks.codeVerifier,
+        expectedState: checks.state,
+        expectedNonce: checks.nonce,
+        idTokenExpected: true,
+      });
+    } catch (error) {
+      throw this.translate('authorization code exchange', error);
+    }
+    const idClaims = response.claims();
+    if (!idClaims) throw new UpstreamUnavailableError('authorization code exchange', 'no ID token');
+    const userinfo = await this.fetchUserInfo(response.access_token, idClaims.sub);
+    return {
+      tokens: toTokenSet(response),
+      claims: { ...(idClaims as Record<string, unknown>), ...userinfo, sub: idClaims.sub },
+    };
+  }
+
+  async refresh(refreshToken: string): Promise<UpstreamTokenSet> {
+    const configuration = await this.getConfiguration();
+    try {
+      return toTokenSet(await oidc.refreshTokenGrant(configuration, refreshToken));
+    } catch (error) {
+      throw this.translate('refresh', error);
+    }
+  }
+
+  /** The upstream userinfo; the `sub` must match (OIDC Core §5.3.2), else this throws. */
+  async fetchUserInfo(accessToken: string, expectedSub: string): Promise<Record<string, unknown> & { sub: string }> {
+    const configuration = await this.getConfiguration();
+    try {
+      return (await oidc.fetchUserInfo(configuration, accessToken, expectedSub)) as Record<string, unknown> & { sub: string };
+    } catch (error) {
+      throw this.translate('userinfo', error);
+    }
+  }
+
+  /** RFC 7009 revocation, where the upstream offers it; returns false when it does not. */
+  async revoke(token: string, hint: 'refresh_token' | 'access_token'): Promise<boolean> {
+    const configuration = await this.getConfiguration();
+    if (!configuration.serverMetadata().revocation_endpoint) return false;
+    try {
+      await oidc.tokenRevocation(configuration, token, { token_type_hint: hint });
+      return true;
+    } catch (error) {
+      throw this.translate('revocation', error);
+    }
+  }
+
+  /** Turns openid-client errors into ours; never copies a token into the message. */
+  private translate(what: string, error: unknown): Error {
+    if (error instanceof UpstreamOAuthError || error instanceof UpstreamTimeoutError || error instanceof UpstreamUnavailableError) {
+      return error;
+    }
+    if (isTimeoutError(error)) return new UpstreamTimeoutError(what, this.config.upstream.timeoutMs);
+    if (error instanceof oidc.ResponseBodyError) {
+      return new UpstreamOAuthError(error.error, error.status, error.error_description);
+    }
+    if (error instanceof oidc.AuthorizationResponseError) {
+      return new UpstreamOAuthError(error.error, undefined, error.error_description);
+    }
+    const message = (error as Error)?.message ?? String(error);
+    this.logger.warn(`upstream ${what} failed: ${message}`);
+    return new UpstreamUnavailableError(what, message);
+  }
+}
+
+function toTokenSet(response: oidc.TokenEndpointResponse): UpstreamTokenSet {
+  const extra = response as unknown as { refresh_expires_in?: unknown };
+  return {
+    accessToken: response.access_token,
+    refreshToken: response.refresh_token,
+    idToken: response.id_token,
+    scope: response.scope,
+    expiresIn: typeof response.expires_in === 'number' ? response.expires_in : undefined,
+    refreshExpiresIn: typeof extra.refresh_expires_in === 'number' ? extra.refresh_expires_in : undefined,
+  };
+}

@@ -1,0 +1,42 @@
+import { INestApplication, LogLevel } from '@nestjs/common';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import helmet from 'helmet';
+import { requestIdMiddleware } from './request-id';
+
+const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
+
+/** Nest log levels up to and including `level`. */
+export function logLevelsUpTo(level: string): LogLevel[] {
+  const index = LEVELS.indexOf(level as LogLevel);
+  return LEVELS.slice(0, index < 0 ? 4 : index + 1);
+}
+
+/**
+ * What every app gets before its routes: security headers on every response (helmet; no
+ * X-Powered-By), request ids, and `trust proxy` only when configured.
+ */
+export function applyHttpDefaults(app: NestExpressApplication, options: { trustProxy: boolean }): void {
+  app.disable('x-powered-by');
+  if (options.trustProxy) app.set('trust proxy', 1);
+  app.use(helmet());
+  app.use(requestIdMiddleware);
+  app.enableShutdownHooks();
+}
+
+/** Swagger UI at /docs and the OpenAPI document at /docs-json, with bearer auth set up. */
+export function setupSwagger(
+  app: INestApplication,
+  options: { title: string; description: string; version: string; bearerDescription: string },
+): void {
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle(options.title)
+      .setDescription(options.description)
+      .setVersion(options.version)
+      .addBearerAuth({ type: 'http', scheme: 'bearer', description: options.bearerDescription })
+      .build(),
+  );
+  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json', swaggerOptions: { persistAuthorization: true } });
+}

@@ -1,0 +1,146 @@
+import { plainToInstance, Transform } from 'class-transformer';
+import {
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  Min,
+  MinLength,
+  validateSync,
+  ValidationError,
+} from 'class-validator';
+
+/** Accepts http(s) URLs without a trailing slash: issuers are compared byte for byte (OIDC Discovery §4.3). */
+const HTTP_URL = /^https?:\/\/[^\s/?#]+(\/[^\s?#]*[^\s/?#])?$/;
+const DATABASE_URL = /^postgres(ql)?:\/\/\S+$/;
+/** `kid:base64key` pairs separated by commas; each key decodes to 32 bytes (checked in TokenCipher). */
+const KEY_RING = /^[A-Za-z0-9_-]{1,32}:[A-Za-z0-9+/=_-]{40,}(\s*,\s*[A-Za-z0-9_-]{1,32}:[A-Za-z0-9+/=_-]{40,})*$/;
+const SCOPE_NAME = /^[\x21\x23-\x5B\x5D-\x7E]+$/; // RFC 6749 §3.3 scope-token
+
+const toInt = ({ value }: { value: unknown }) =>
+  value === undefined || value === '' ? undefined : /^-?\d+$/.test(String(value)) ? Number(value) : value;
+const toBool = ({ value }: { value: unknown }) => {
+  if (value === undefined || value === '') return undefined;
+  if (['true', '1', 'yes'].includes(String(value).toLowerCase())) return true;
+  if (['false', '0', 'no'].includes(String(value).toLowerCase())) return false;
+  return value;
+};
+
+/**
+ * The one environment schema. Every variable is listed in `.env.example`; a bad value stops boot
+ * with a message naming the variable (see `loadConfig`).
+ */
+export class EnvironmentVariables {
+  @IsOptional() @IsIn(['development', 'production', 'test'])
+  NODE_ENV?: string;
+
+  @IsOptional() @Matches(DATABASE_URL, { message: 'must be a postgres:// or postgresql:// URL' })
+  DATABASE_URL?: string;
+
+  @Transform(toInt) @IsOptional() @IsInt() @Min(1) @Max(200)
+  DATABASE_POOL_SIZE?: number;
+
+  @Transform(toBool) @IsOptional() @IsBoolean()
+  DATABASE_MIGRATIONS_RUN?: boolean;
+
+  @IsOptional() @IsString() @MinLength(1)
+  EMBEDDED_DATA_DIR?: string;
+
+  @Matches(HTTP_URL, { message: 'must be an http(s) URL without a trailing slash, query or fragment' })
+  RSA_ISSUER: string;
+
+  @Transform(toInt) @IsOptional() @IsInt() @Min(0) @Max(65535)
+  API_PORT?: number;
+
+  @Transform(toInt) @IsOptional() @IsInt() @Min(0) @Max(65535)
+  ADMIN_PORT?: number;
+
+  @Transform(toInt) @IsOptional() @IsInt() @Min(0) @Max(65535)
+  DEV_UPSTREAM_PORT?: number;
+
+  @Matches(HTTP_URL, { message: 'must be an http(s) URL without a trailing slash, query or fragment' })
+  UPSTREAM_ISSUER: string;
+
+  @IsString() @MinLength(1)
+  UPSTREAM_CLIENT_ID: string;
+
+  @IsString() @MinLength(1)
+  UPSTREAM_CLIENT_SECRET: string;
+
+  @IsOptional() @IsIn(['client_secret_basic', 'client_secret_post'])
+  UPSTREAM_TOKEN_AUTH_METHOD?: string;
+
+  @IsOptional() @IsString() @Matches(/(^|\s)openid(\s|$)/, { message: 'must include openid' })
+  UPSTREAM_SCOPES?: string;
+
+  @Matches(HTTP_URL, { message: 'must be an http(s) URL without a trailing slash, query or fragment' })
+  UPSTREAM_RESOURCE_BASE_URL: string;
+
+  @Transform(toInt) @IsOptional() @IsInt() @Min(100) @Max(120000)
+  UPSTREAM_TIMEOUT_MS?: number;
+
+  @Transform(toInt) @IsOptional() @IsInt() @Min(0) @Max(3600)
+  UPSTREAM_REFRESH_SKEW_SECONDS?: number;
+
+  @Matches(KEY_RING, { message: 'must be a comma-separated list of kid:base64key entries (32-byte keys)' })
+  TOKEN_ENCRYPTION_KEYS: string;
+
+  @IsOptional() @IsString()
+  ADMIN_TOKENS?: string;
+
+  @IsOptional() @Matches(SCOPE_NAME, { message: 'must be a single OAuth scope token' })
+  SCOPE_RELATED?: string;
+
+  @IsOptional() @Matches(SCOPE_NAME, { message: 'must be a single OAuth scope token' })
+  SCOPE_DELEGATIONS?: string;
+
+  @Transform(toInt) @IsOptional() @IsInt() @Min(0) @Max(3600)
+  USERINFO_CACHE_TTL_SECONDS?: number;
+
+  @Transform(toInt) @IsOptional() @IsInt() @Min(60) @Max(86400)
+  RSA_ACCESS_TOKEN_TTL_SECONDS?: number;
+
+  @Transform(toInt) @IsOptional() @IsInt() @Min(300) @Max(31536000)
+  RSA_REFRESH_TOKEN_TTL_SECONDS?: number;
+
+  @Transform(toBool) @IsOptional() @IsBoolean()
+  TRUST_PROXY?: boolean;
+
+  @IsOptional() @IsIn(['error', 'warn', 'log', 'debug', 'verbose'])
+  LOG_LEVEL?: string;
+}
+
+/** Thrown at boot when the environment does not validate; the message names every bad variable. */
+export class ConfigValidationError extends Error {
+  readonly code = 'CONFIG.INVALID';
+  constructor(readonly problems: { variable: string; messages: string[] }[]) {
+    super(
+      'Invalid configuration:\n' +
+        problems.map((p) => `  - ${p.variable}: ${p.messages.join('; ')}`).join('\n'),
+    );
+    this.name = 'ConfigValidationError';
+  }
+}
+
+export function validateEnvironment(env: Record<string, string | undefined>): EnvironmentVariables {
+  const known = Object.fromEntries(
+    Object.entries(env).filter(([, v]) => v !== undefined && v !== ''),
+  );
+  const instance = plainToInstance(EnvironmentVariables, known, { enableImplicitConversion: false });
+  const errors: ValidationError[] = validateSync(instance, { skipMissingProperties: false, forbidUnknownValues: false });
+  if (errors.length) {
+    throw new ConfigValidationError(
+      errors.map((e) => ({
+        variable: e.property,
+        // class-validator prefixes default messages with the property name; we print it once.
+        messages: Object.values(e.constraints ?? {}).map((msg) =>
+          msg.startsWith(`${e.property} `) ? msg.slice(e.property.length + 1) : msg,
+        ),
+      })),
+    );
+  }
+  return instance;
+}

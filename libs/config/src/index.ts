@@ -1,0 +1,3 @@
+export * from './env.schema';
+export * from './rsa-config';
+export * from './config.module';

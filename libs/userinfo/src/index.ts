@@ -1,0 +1,3 @@
+export * from './userinfo.module';
+export * from './userinfo.service';
+export * from './ttl-cache';
