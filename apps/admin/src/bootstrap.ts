@@ -12,7 +12,7 @@ export async function createAdminApp(config: RsaConfig): Promise<NestExpressAppl
   const app = await NestFactory.create<NestExpressApplication>(AdminModule.forRoot(config), {
     logger: logLevelsUpTo(config.logLevel),
   });
-  applyHttpDefaults(app, { trustProxy: config.trustProxy });
+  applyHttpDefaults(app, { trustProxy: config.trustProxy, https: config.issuer.startsWith('https://') });
   setupSwagger(app, {
     title: 'Resource Server Adapter — admin API',
     description: 'Operator API: resource catalogue, delegations, clients, token health and audit. Authenticate with a token from ADMIN_TOKENS.',

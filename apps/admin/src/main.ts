@@ -13,6 +13,8 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const app = await createAdminApp(config);
+  // One app per process in production: let Nest close it (and its pool) on SIGTERM/SIGINT.
+  app.enableShutdownHooks();
   await app.listen(config.ports.admin);
   new Logger('Bootstrap').log(`admin listening on port ${config.ports.admin}`);
 }

@@ -15,7 +15,7 @@ export async function createApiApp(config: RsaConfig): Promise<NestExpressApplic
   const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config), {
     logger: logLevelsUpTo(config.logLevel),
   });
-  applyHttpDefaults(app, { trustProxy: config.trustProxy });
+  applyHttpDefaults(app, { trustProxy: config.trustProxy, https: config.issuer.startsWith('https://') });
 
   // oidc-provider parses its own bodies, so it must see requests before Nest's body parser.
   const provider = app.get<Provider>(OIDC_PROVIDER);

@@ -16,12 +16,18 @@ export function logLevelsUpTo(level: string): LogLevel[] {
  * What every app gets before its routes: security headers on every response (helmet; no
  * X-Powered-By), request ids, and `trust proxy` only when configured.
  */
-export function applyHttpDefaults(app: NestExpressApplication, options: { trustProxy: boolean }): void {
+export function applyHttpDefaults(app: NestExpressApplication, options: { trustProxy: boolean; https: boolean }): void {
   app.disable('x-powered-by');
   if (options.trustProxy) app.set('trust proxy', 1);
-  app.use(helmet());
+  app.use(
+    helmet({
+      // On plain-http development origins, upgrade-insecure-requests would send the browser to an
+      // https origin that does not exist (Swagger UI's assets, form posts); HSTS means nothing there.
+      contentSecurityPolicy: { directives: { upgradeInsecureRequests: options.https ? [] : null } },
+      strictTransportSecurity: options.https,
+    }),
+  );
   app.use(requestIdMiddleware);
-  app.enableShutdownHooks();
 }
 
 /** Swagger UI at /docs and the OpenAPI document at /docs-json, with bearer auth set up. */

@@ -16,7 +16,8 @@ export type BearerExtraction =
  */
 export function extractBearerToken(req: Request): BearerExtraction {
   const header = req.headers.authorization;
-  const contentType = req.headers['content-type'] ?? '';
+  // Media types are case-insensitive (RFC 9110 §8.3.1); the body parser matches them that way too.
+  const contentType = (req.headers['content-type'] ?? '').toLowerCase();
   const bodyToken =
     req.method !== 'GET' && contentType.startsWith('application/x-www-form-urlencoded') && req.body && typeof req.body === 'object'
       ? (req.body as Record<string, unknown>).access_token

@@ -133,7 +133,7 @@ export class UpstreamTokenVault {
     let delay = 20;
     for (;;) {
       if (await this.claimLease(accountId)) {
-        return this.refreshHoldingLease(accountId, force ? startVersion : undefined);
+        return this.refreshHoldingLease(accountId, startVersion, force);
       }
       // Another instance is refreshing: wait for its result instead of refreshing again.
       await sleep(delay);
@@ -143,7 +143,9 @@ export class UpstreamTokenVault {
         if (row.lastRefreshOutcome && row.lastRefreshOutcome !== 'success') {
           throw failureFor(row.lastRefreshOutcome, 'the concurrent refresh failed');
         }
-        const usable = this.usableAccessToken(row);
+        // Tokens newer than the ones we came for: take them unless already expired (no skew), or
+        // an upstream whose tokens live shorter than the skew would be refreshed once per waiter.
+        const usable = this.usableAccessToken(row, false, 0);
         if (usable) return usable;
       }
       if (Date.now() > deadline) {
@@ -168,17 +170,30 @@ export class UpstreamTokenVault {
     return (result.affected ?? 0) > 0;
   }
 
-  private async refreshHoldingLease(accountId: string, forceFromVersion?: number): Promise<string> {
+  private async refreshHoldingLease(accountId: string, startVersion: number, force: boolean): Promise<string> {
+    try {
+      return await this.refreshUnderLease(accountId, startVersion, force);
+    } catch (error) {
+      // Whatever failed (a ciphertext that does not decrypt, a database error), never leave the lease
+      // to expire on its own: every caller on every instance would wait for it. A no-op when the
+      // failure was already recorded (recordFailure clears the lease).
+      await this.releaseLease(accountId).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private async refreshUnderLease(accountId: string, startVersion: number, force: boolean): Promise<string> {
     const row = await this.load(accountId);
-    // Someone may have refreshed between our read and our claim: use their result.
-    const alreadyFresh = forceFromVersion !== undefined && row.version !== forceFromVersion;
-    const usable = forceFromVersion === undefined || alreadyFresh ? this.usableAccessToken(row, true) : null;
+    // Someone may have refreshed (or the owner logged in) between our read and our claim: use their
+    // result unless already expired (no skew, see refreshAcrossInstances).
+    const newerTokens = row.version !== startVersion && row.status === 'valid';
+    const usable = newerTokens ? this.usableAccessToken(row, true, 0) : force ? null : this.usableAccessToken(row, true);
     if (usable) {
-      await this.releaseLease(row.id);
+      await this.releaseLease(accountId);
       return usable;
     }
     if (row.status === 'reauth_required' || row.status === 'revoked') {
-      await this.releaseLease(row.id);
+      await this.releaseLease(accountId);
       throw new UpstreamTokenError('owner_login_required', `upstream token is ${row.status}`);
     }
     const refreshExpired = row.refreshTokenExpiresAt && row.refreshTokenExpiresAt <= new Date();
@@ -265,9 +280,9 @@ export class UpstreamTokenVault {
     });
   }
 
-  private async releaseLease(id: string): Promise<void> {
+  private async releaseLease(accountId: string): Promise<void> {
     await this.dataSource.getRepository(UpstreamTokenEntity).update(
-      { id, refreshLeaseOwner: this.instanceId },
+      { accountId, provider: this.provider, refreshLeaseOwner: this.instanceId },
       { refreshLeaseOwner: null, refreshLeaseUntil: null },
     );
   }
@@ -281,12 +296,11 @@ export class UpstreamTokenVault {
   }
 
   /** The decrypted access token if it is usable for at least the skew; throws if the row is dead. */
-  private usableAccessToken(row: UpstreamTokenEntity, quiet = false): string | null {
+  private usableAccessToken(row: UpstreamTokenEntity, quiet = false, skewMs = this.config.upstream.refreshSkewSeconds * 1000): string | null {
     if (row.status === 'reauth_required' || row.status === 'revoked') {
       if (quiet) return null;
       throw new UpstreamTokenError('owner_login_required', `upstream token is ${row.status}`);
     }
-    const skewMs = this.config.upstream.refreshSkewSeconds * 1000;
     if (row.accessTokenExpiresAt.getTime() - skewMs <= Date.now()) return null;
     return this.cipher.decrypt(row.accessTokenEnc, columnAad(TABLE, 'access_token', row.accountId));
   }

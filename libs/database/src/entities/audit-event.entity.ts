@@ -37,6 +37,6 @@ export class AuditEventEntity {
   @Column({ type: 'varchar', length: 16, default: 'success' })
   outcome: 'success' | 'failure';
 
-  @Column({ type: 'jsonb', default: () => "'{}'::jsonb" })
+  @Column({ type: 'jsonb' })
   details: Record<string, unknown>;
 }
