@@ -6,6 +6,7 @@ import { RsaBearerStrategy } from './bearer/rsa-bearer.strategy';
 import { TokenCipher } from './crypto/token-cipher';
 import { ClientRegistry } from './oidc/client-registry.service';
 import { oidcProviderFactory } from './oidc/oidc-provider.factory';
+import { OidcPayloadPurger } from './oidc/oidc-payload-purger.service';
 import { OidcKeyStore } from './oidc/oidc-keys.service';
 import { FederatedLoginService } from './upstream/federated-login.service';
 import { UpstreamClient } from './upstream/upstream-client.service';
@@ -23,6 +24,7 @@ import { UpstreamTokenVault } from './vault/upstream-token-vault.service';
     ClientRegistry,
     OidcKeyStore,
     oidcProviderFactory,
+    OidcPayloadPurger,
     RsaBearerStrategy,
     RsaBearerGuard,
   ],
@@ -34,6 +36,7 @@ import { UpstreamTokenVault } from './vault/upstream-token-vault.service';
     FederatedLoginService,
     ClientRegistry,
     oidcProviderFactory,
+    OidcPayloadPurger,
     RsaBearerGuard,
   ],
 })

@@ -7,6 +7,8 @@ export * from './vault/upstream-token-vault.service';
 export * from './accounts/account.service';
 export * from './oidc/client-registry.service';
 export * from './oidc/oidc-provider.factory';
+export * from './oidc/oidc-payload-purger.service';
+export * from './oidc/typeorm-adapter';
 export * from './bearer/rsa-principal';
 export * from './bearer/rsa-bearer.guard';
 export * from './bearer/rsa-bearer.strategy';
