@@ -19,9 +19,10 @@ module.exports = {
   forbidden: [
     {
       name: 'no-circular',
+      comment: 'type-only imports (e.g. between TypeORM entities that name each other) vanish at run time',
       severity: 'error',
       from: {},
-      to: { circular: true },
+      to: { circular: true, viaOnly: { dependencyTypesNot: ['type-only'] } },
     },
     {
       name: 'apps-do-not-import-each-other',

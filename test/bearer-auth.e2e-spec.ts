@@ -279,6 +279,15 @@ describe('Bearer authentication on /userinfo (RFC 6750)', () => {
       const res = await fetch(userinfo(), { headers: { authorization: `Bearer ${token}` } });
       await expectBearerError(res, 401, 'invalid_token');
     });
+    it('a token whose account was deleted (even while its claims are still cached)', async () => {
+      const session = await loginAs(stack, newUser().username, { scope: 'openid email' });
+      const token = session.tokens.access_token;
+      expect((await fetch(userinfo(), { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+
+      await stack.dataSource.query('DELETE FROM account WHERE id = $1', [session.tokens.claims()!.sub]);
+      const res = await fetch(userinfo(), { headers: { authorization: `Bearer ${token}` } });
+      await expectBearerError(res, 401, 'invalid_token');
+    });
   });
 
   describe('insufficient scope: 403 insufficient_scope naming the missing scope', () => {

@@ -106,7 +106,33 @@ describe('Federated login failures', () => {
     expect(await accountExists(stack, user.sub)).toBe(true);
   });
 
+  it('an upstream server_error is relayed to the Wallet as temporarily_unavailable, with its state', async () => {
+    const pending = await beginAuthorization(stack);
+    // Stop at the upstream's authorization endpoint to learn the state the RSA sent there.
+    const toUpstream = await walk(pending.browser, pending.url.href, `${stack.upstream.issuer}/auth`);
+    expect(toUpstream.kind).toBe('redirect');
+    if (toUpstream.kind !== 'redirect') return;
+    const upstreamState = toUpstream.location.searchParams.get('state')!;
+    const callback = new URL(callbackUrl());
+    callback.search = new URLSearchParams({ error: 'server_error', state: upstreamState, iss: stack.upstream.issuer }).toString();
+    const result = await walk(pending.browser, callback.href, stack.wallet.redirectUri);
+    expect(result.kind).toBe('redirect');
+    if (result.kind !== 'redirect') return;
+    await expectErrorRedirect(stack, pending, result.location, 'temporarily_unavailable');
+  });
+
   describe('a callback that does not belong to the login in progress: 400 HTML page', () => {
+    it('a forged upstream error whose state does not match is not relayed to the Wallet', async () => {
+      const pending = await beginAuthorization(stack);
+      await reachUpstreamLogin(stack, pending);
+      const forged = `${callbackUrl()}?error=access_denied&error_description=${encodeURIComponent('call +1 555 0100')}&state=forged`;
+      const result = await walk(pending.browser, forged, stack.wallet.redirectUri);
+      expect(result.kind).toBe('page');
+      if (result.kind !== 'page') return;
+      expectHtmlErrorPage(result, result.body, 400, 'invalid_request');
+      expect(result.body).not.toContain('555 0100');
+    });
+
     it('the state does not match the sealed login cookie', async () => {
       const pending = await beginAuthorization(stack);
       await reachUpstreamLogin(stack, pending); // sets the sealed cookie in this browser
@@ -122,17 +148,33 @@ describe('Federated login failures', () => {
       expectHtmlErrorPage(res, await res.text(), 400, 'invalid_request');
     });
 
-    it('a login cookie that was tampered with', async () => {
-      const res = await fetch(`${callbackUrl()}?code=x&state=y`, { headers: { cookie: '_rsa_upstream_login=not-a-sealed-state' } });
-      expectHtmlErrorPage(res, await res.text(), 400, 'invalid_request');
+    it.each([
+      ['garbage', 'not-a-sealed-state'],
+      ['invalid percent-encoding', '%E0%A4%A'],
+      ['an empty value', ''],
+    ])('a login cookie that was tampered with (%s)', async (_name, value) => {
+      for (const query of ['code=x&state=y', 'error=access_denied&state=y']) {
+        const res = await fetch(`${callbackUrl()}?${query}`, { headers: { cookie: `_rsa_upstream_login=${value}` } });
+        expectHtmlErrorPage(res, await res.text(), 400, 'invalid_request');
+      }
     });
 
     it('an upstream error response without a login cookie', async () => {
       const res = await fetch(`${callbackUrl()}?error=access_denied&state=y`);
-      const body = await res.text();
-      expect(res.status).toBe(400);
-      expect(res.headers.get('content-type')).toMatch(/^text\/html/);
-      expect(looksLikeStackTrace(body)).toBe(false);
+      expectHtmlErrorPage(res, await res.text(), 400, 'invalid_request');
+    });
+
+    it('an interaction URL that is unknown or not bound to this browser', async () => {
+      const pending = await beginAuthorization(stack);
+      const page = await reachUpstreamLogin(stack, pending); // a real interaction exists for this browser
+      expect(page.status).toBe(200);
+      for (const [url, browser] of [
+        [`${stack.issuer}/interaction/${randomId('uid')}`, pending.browser],
+        [`${stack.issuer}/interaction/${randomId('uid')}`, new TestBrowser()],
+      ] as const) {
+        const res = await browser.request(url);
+        expectHtmlErrorPage(res, await res.text(), 400, 'invalid_request');
+      }
     });
 
     it('no query at all', async () => {

@@ -45,13 +45,33 @@ export class AllExceptionsFilter implements ExceptionFilter {
       });
       return;
     }
+    const clientError = httpClientError(exception);
+    if (clientError) {
+      // body-parser's http-errors (413 too large, 415 charset, 400 aborted...): the client's fault, not a 500.
+      res.status(clientError.status).json({ error: codeForStatus(clientError.status), message: clientError.message, request_id: requestId });
+      return;
+    }
     this.logger.error(`${req?.method} ${req?.path} -> 500 (request ${requestId}): ${describe(exception)}`);
     res.status(500).json({ error: 'internal_error', message: 'Internal server error', request_id: requestId });
   }
 }
 
 function codeForStatus(status: number): string {
+  if (status === 413) return 'payload_too_large';
+  if (status === 415) return 'unsupported_media_type';
   return status === 404 ? 'not_found' : status === 400 ? 'invalid_request' : status >= 500 ? 'internal_error' : 'error';
+}
+
+/**
+ * An "http-errors" 4xx (what Express's body parsers raise before any route runs) whose message is
+ * meant for the client (`expose`); anything else is left to the generic 500.
+ */
+function httpClientError(exception: unknown): { status: number; message: string } | undefined {
+  if (!(exception instanceof Error)) return undefined;
+  const { status, statusCode, expose } = exception as Error & { status?: unknown; statusCode?: unknown; expose?: unknown };
+  const code = typeof status === 'number' ? status : statusCode;
+  if (typeof code !== 'number' || code < 400 || code > 499 || expose !== true) return undefined;
+  return { status: code, message: exception.message };
 }
 
 /** Error name, code and message plus the stack; messages from libs never carry token values. */

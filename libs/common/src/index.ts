@@ -5,3 +5,4 @@ export * from './all-exceptions.filter';
 export * from './validation';
 export * from './timeout';
 export * from './http-app';
+export * from './pagination';

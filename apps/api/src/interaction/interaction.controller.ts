@@ -2,7 +2,7 @@ import { Controller, Get, Inject, Logger, Param, Req, Res } from '@nestjs/common
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import type { Provider } from 'oidc-provider';
-import { FederatedLoginService, OIDC_PROVIDER, renderErrorPage, UpstreamOAuthError } from '@rsa/auth';
+import { FederatedLoginService, OIDC_PROVIDER, renderErrorPage, UpstreamOAuthError, LoginStateError } from '@rsa/auth';
 import { RsaConfig } from '@rsa/config';
 import { DomainError } from '@rsa/common';
 
@@ -29,17 +29,12 @@ export class InteractionController {
   @Get('callback')
   async callback(@Req() req: Request, @Res() res: Response): Promise<void> {
     const sealed = req.cookies?.[STATE_COOKIE] ?? readCookie(req, STATE_COOKIE);
-    res.clearCookie(STATE_COOKIE, { path: CALLBACK_PATH });
     const url = new URL(req.originalUrl, this.config.issuer);
     const callbackUrl = new URL(`${this.config.issuer}${CALLBACK_PATH}${url.search}`);
     const uid = this.login.peekUid(sealed);
 
-    const upstreamError = callbackUrl.searchParams.get('error');
-    if (upstreamError && uid) {
-      // The user cancelled or was refused at the upstream: tell the client (RFC 6749 §4.1.2.1).
-      return this.finishWithError(res, uid, upstreamError === 'access_denied' ? 'access_denied' : 'login_required',
-        callbackUrl.searchParams.get('error_description') ?? 'the upstream provider did not sign the user in');
-    }
+    // An error answer from the upstream goes through finish() too: its state (and issuer) are checked
+    // like a success's, so a forged `?error=...` cannot cancel someone's login in progress.
     try {
       const interaction = uid ? await this.provider.Interaction.find(uid) : undefined;
       const { account } = await this.login.finish(sealed, callbackUrl, {
@@ -47,12 +42,22 @@ export class InteractionController {
         clientId: interaction?.params.client_id as string | undefined,
       });
       if (!interaction) throw new DomainError('LOGIN.INVALID_STATE', 'the sign-in request expired; start again from the application');
+      res.clearCookie(STATE_COOKIE, { path: CALLBACK_PATH });
       interaction.result = { login: { accountId: account.id } };
       await interaction.save(Math.max(1, (interaction.exp ?? 0) - Math.floor(Date.now() / 1000)));
       res.redirect(303, interaction.returnTo);
     } catch (error) {
+      // A callback that is not this login's (wrong state) must not end the login in progress: a forged
+      // top-level navigation would otherwise cancel the victim's sign-in. Every other outcome ends it.
+      if (!(error instanceof LoginStateError && error.foreignCallback)) res.clearCookie(STATE_COOKIE, { path: CALLBACK_PATH });
       if (error instanceof DomainError && error.code === 'LOGIN.INVALID_STATE') {
         return this.errorPage(res, 400, 'invalid_request', error.message);
+      }
+      if (error instanceof UpstreamOAuthError && error.status === undefined && uid) {
+        // The upstream answered the authorization request with an error (the user cancelled, or was
+        // refused): tell the client (RFC 6749 §4.1.2.1).
+        return this.finishWithError(res, uid, clientErrorFor(error.oauthError),
+          callbackUrl.searchParams.get('error_description') ?? 'the upstream provider did not sign the user in');
       }
       this.logger.warn(`upstream login failed: ${(error as Error).message}`);
       const description =
@@ -130,11 +135,25 @@ export class InteractionController {
   }
 }
 
+/** The error the RSA's client gets for an upstream authorization error (RFC 6749 §4.1.2.1 codes). */
+function clientErrorFor(upstreamError: string): string {
+  if (upstreamError === 'access_denied') return 'access_denied';
+  if (upstreamError === 'temporarily_unavailable' || upstreamError === 'server_error') return 'temporarily_unavailable';
+  return 'login_required';
+}
+
 /** Reads one cookie without a cookie-parser dependency. */
 function readCookie(req: Request, name: string): string | undefined {
   for (const part of (req.headers.cookie ?? '').split(';')) {
     const index = part.indexOf('=');
-    if (index > 0 && part.slice(0, index).trim() === name) return decodeURIComponent(part.slice(index + 1).trim());
+    if (index > 0 && part.slice(0, index).trim() === name) {
+      const value = part.slice(index + 1).trim();
+      try {
+        return decodeURIComponent(value);
+      } catch {
+        return value; // malformed percent-encoding: not a sealed state, refused as such later (not a 500)
+      }
+    }
   }
   return undefined;
 }

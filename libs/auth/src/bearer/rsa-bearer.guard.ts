@@ -24,7 +24,8 @@ export class RsaBearerGuard extends AuthGuard(RSA_BEARER) {
 
   override async canActivate(context: ExecutionContext): Promise<boolean> {
     await super.canActivate(context);
-    const required = this.reflector.getAllAndOverride<ScopeRequirement[] | undefined>(REQUIRED_SCOPES, [
+    // Class and method requirements add up: a method can only require more than its controller.
+    const required = this.reflector.getAllAndMerge<ScopeRequirement[]>(REQUIRED_SCOPES, [
       context.getHandler(),
       context.getClass(),
     ]);

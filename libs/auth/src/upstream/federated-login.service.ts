@@ -18,7 +18,11 @@ interface LoginState {
 }
 
 export class LoginStateError extends DomainError {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** True when the cookie is fine but the callback is not this login's: keep the login going. */
+    readonly foreignCallback = false,
+  ) {
     super('LOGIN.INVALID_STATE', message);
   }
 }
@@ -69,7 +73,7 @@ export class FederatedLoginService {
     if (!sealedState) throw new LoginStateError('the login state cookie is missing (expired, or cookies are blocked)');
     const state = this.unseal(sealedState);
     if (callbackUrl.searchParams.get('state') !== state.state) {
-      throw new LoginStateError('the state returned by the upstream does not match this login');
+      throw new LoginStateError('the state returned by the upstream does not match this login', true);
     }
     const { tokens, claims } = await this.upstream.completeLogin(callbackUrl, state);
     const account = await this.accounts.recordLogin(claims, tokens, context);

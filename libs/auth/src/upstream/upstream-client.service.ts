@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import * as oidc from 'openid-client';
 import { RsaConfig } from '@rsa/config';
 import { fetchWithTimeout, isTimeoutError } from '@rsa/common';
-import { UpstreamOAuthError, UpstreamTimeoutError, UpstreamUnavailableError } from './upstream-errors';
+import { UpstreamOAuthError, UpstreamSubjectMismatchError, UpstreamTimeoutError, UpstreamUnavailableError } from './upstream-errors';
 
 export interface UpstreamTokenSet {
   accessToken: string;
@@ -153,13 +153,19 @@ export class UpstreamClient {
       return error;
     }
     if (isTimeoutError(error)) return new UpstreamTimeoutError(what, this.config.upstream.timeoutMs);
+    const detail = error as { code?: string; cause?: { attribute?: string } };
+    if (detail.code === 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED' && detail.cause?.attribute === 'sub') {
+      return new UpstreamSubjectMismatchError(what);
+    }
     if (error instanceof oidc.ResponseBodyError) {
       return new UpstreamOAuthError(error.error, error.status, error.error_description);
     }
     if (error instanceof oidc.AuthorizationResponseError) {
       return new UpstreamOAuthError(error.error, undefined, error.error_description);
     }
-    const message = (error as Error)?.message ?? String(error);
+    // openid-client's network errors say "something went wrong"; the cause (ECONNREFUSED, …) is what helps.
+    const cause = (error as { cause?: { code?: string; message?: string } })?.cause;
+    const message = `${(error as Error)?.message ?? String(error)}${cause ? ` (${cause.code ?? cause.message})` : ''}`;
     this.logger.warn(`upstream ${what} failed: ${message}`);
     return new UpstreamUnavailableError(what, message);
   }

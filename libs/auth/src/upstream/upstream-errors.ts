@@ -39,3 +39,10 @@ export class UpstreamUnavailableError extends DomainError {
     super('UPSTREAM.UNAVAILABLE', `${what}: ${cause}`);
   }
 }
+
+/** The upstream userinfo describes a different user than the one whose token was used (OIDC Core §5.3.2). */
+export class UpstreamSubjectMismatchError extends DomainError {
+  constructor(what: string) {
+    super('UPSTREAM.SUBJECT_MISMATCH', `${what}: the upstream answered for a different subject`);
+  }
+}
