@@ -325,6 +325,40 @@ describe('UpstreamTokenVault on the real stack (dev upstream over HTTP, PostgreS
   });
 });
 
+describe('UpstreamTokenVault when upstream access tokens live shorter than the refresh skew', () => {
+  let stack: TestStack & { proxy: UpstreamProxy };
+  let second: ApiInstance;
+
+  beforeAll(async () => {
+    // 30 s tokens, 60 s skew: a token fresh from the upstream is already "about to expire".
+    stack = await startStackBehindUpstreamProxy({ upstreamAccessTokenTtlSeconds: 30, env: { UPSTREAM_REFRESH_SKEW_SECONDS: '60' } });
+    second = await startSecondInstance(stack);
+  });
+  afterAll(async () => {
+    await second?.close();
+    await stack?.close();
+  });
+
+  it('callers already waiting on two instances take the refreshed token instead of refreshing once more each', async () => {
+    const user = newUpstreamUser(stack, 'short-ttl');
+    await loginAs(stack, user.username, { password: user.password });
+    const [{ id: accountId }] = await stack.dataSource.query<{ id: string }[]>('SELECT id FROM account WHERE provider = $1 AND sub = $2', [
+      stack.config.upstream.issuer,
+      user.sub,
+    ]);
+    stack.upstream.resetStats();
+    // The refresh answers late, so all twenty callers have found the old token unusable and wait.
+    stack.proxy.delay = (r) => (new URLSearchParams(r.body).get('grant_type') === 'refresh_token' ? 300 : 0);
+    const vaults = [stack.api.get(UpstreamTokenVault), second.api.get(UpstreamTokenVault)];
+
+    const tokens = await Promise.all(Array.from({ length: 20 }, (_, i) => vaults[i % 2].getUsableAccessToken(accountId)));
+
+    expect(stack.upstream.stats.refreshAttempts).toBe(1);
+    expect(new Set(tokens).size).toBe(1);
+    expect(await callResourceApi(stack, tokens[0])).toBe(200);
+  });
+});
+
 describe('UpstreamTokenVault when the upstream token endpoint never answers', () => {
   const TIMEOUT_MS = 1000;
   let stack: TestStack & { proxy: UpstreamProxy };

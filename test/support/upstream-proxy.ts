@@ -21,7 +21,8 @@ export interface ProxiedRequest {
 /**
  * A plain HTTP forwarder in front of the dev upstream, used as the upstream's public address (its
  * issuer), so a test can make individual upstream requests misbehave while discovery, login and the
- * rest keep working. Requests for which `hold` returns true are read and then never answered.
+ * rest keep working. Requests for which `hold` returns true are read and then never answered; `delay`
+ * forwards a request late.
  */
 export interface UpstreamProxy {
   url: string;
@@ -29,6 +30,8 @@ export interface UpstreamProxy {
   /** Port requests are forwarded to; set once the upstream listens. */
   targetPort?: number;
   hold: ((request: ProxiedRequest) => boolean) | null;
+  /** Milliseconds to wait before forwarding a request (0 or null: at once). */
+  delay: ((request: ProxiedRequest) => number) | null;
   /** How many requests have been held (never answered) so far. */
   readonly held: number;
   close(): Promise<void>;
@@ -37,6 +40,26 @@ export interface UpstreamProxy {
 export async function startUpstreamProxy(): Promise<UpstreamProxy> {
   const heldResponses = new Set<ServerResponse>();
   let heldCount = 0;
+
+  const forward = (req: IncomingMessage, res: ServerResponse, body: Buffer): void => {
+    if (!proxy.targetPort) {
+      res.writeHead(502).end('proxy has no target');
+      return;
+    }
+    const upstreamReq = httpRequest(
+      { host: '127.0.0.1', port: proxy.targetPort, method: req.method, path: req.url, headers: req.headers },
+      (upstreamRes) => {
+        res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
+        upstreamRes.pipe(res);
+      },
+    );
+    upstreamReq.on('error', (error) => {
+      if (!res.headersSent) res.writeHead(502);
+      res.end(String(error));
+    });
+    upstreamReq.end(body);
+  };
+
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -49,22 +72,9 @@ export async function startUpstreamProxy(): Promise<UpstreamProxy> {
         res.on('close', () => heldResponses.delete(res));
         return; // never answered
       }
-      if (!proxy.targetPort) {
-        res.writeHead(502).end('proxy has no target');
-        return;
-      }
-      const upstreamReq = httpRequest(
-        { host: '127.0.0.1', port: proxy.targetPort, method: req.method, path: req.url, headers: req.headers },
-        (upstreamRes) => {
-          res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
-          upstreamRes.pipe(res);
-        },
-      );
-      upstreamReq.on('error', (error) => {
-        if (!res.headersSent) res.writeHead(502);
-        res.end(String(error));
-      });
-      upstreamReq.end(body);
+      const delayMs = proxy.delay?.(described) ?? 0;
+      if (delayMs > 0) setTimeout(() => forward(req, res, body), delayMs);
+      else forward(req, res, body);
     });
   });
   await new Promise<void>((resolve, reject) => {
@@ -76,6 +86,7 @@ export async function startUpstreamProxy(): Promise<UpstreamProxy> {
     url: `http://127.0.0.1:${port}`,
     port,
     hold: null,
+    delay: null,
     get held() {
       return heldCount;
     },
@@ -145,6 +156,7 @@ export async function startStackBehindUpstreamProxy(
     wallet,
     async close() {
       proxy.hold = null;
+      proxy.delay = null;
       await api.close();
       await proxy.close();
       await upstream.close();

@@ -49,14 +49,17 @@ export class TokenCipher {
     const [, kid, ivB64, ctB64, tagB64] = parts;
     const key = this.keys.get(kid);
     if (!key) throw new DecryptionError(`no key with id "${kid}" in TOKEN_ENCRYPTION_KEYS`);
-    const iv = Buffer.from(ivB64, 'base64url');
-    const tag = Buffer.from(tagB64, 'base64url');
-    if (iv.length !== IV_BYTES || tag.length !== TAG_BYTES) throw new DecryptionError('malformed ciphertext');
+    const iv = decodeCanonical(ivB64);
+    const ciphertext = decodeCanonical(ctB64);
+    const tag = decodeCanonical(tagB64);
+    if (!iv || !ciphertext || !tag || iv.length !== IV_BYTES || tag.length !== TAG_BYTES) {
+      throw new DecryptionError('malformed ciphertext');
+    }
     try {
       const decipher = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
       decipher.setAAD(Buffer.from(`${VERSION}.${kid}.${aad}`, 'utf8'));
       decipher.setAuthTag(tag);
-      return Buffer.concat([decipher.update(Buffer.from(ctB64, 'base64url')), decipher.final()]).toString('utf8');
+      return Buffer.concat([decipher.update(ciphertext), decipher.final()]).toString('utf8');
     } catch {
       // GCM authentication failed: tampered, swapped between rows/columns, or the wrong key.
       throw new DecryptionError('ciphertext failed authentication');
@@ -68,6 +71,16 @@ export class TokenCipher {
     const parts = value.split('.');
     return parts.length === 5 ? parts[1] : undefined;
   }
+}
+
+/**
+ * Decodes base64url only in the form `encrypt` writes it. Node's decoder is lenient (it accepts `+`
+ * and `/`, skips unknown characters and ignores the unused bits of the last character), so without
+ * this check some changes to a stored value would go unnoticed.
+ */
+function decodeCanonical(part: string): Buffer | null {
+  const bytes = Buffer.from(part, 'base64url');
+  return bytes.toString('base64url') === part ? bytes : null;
 }
 
 /** AAD for a column of a row, e.g. `upstream_token.refresh_token:<account id>`. */

@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DataSource, EntityManager } from 'typeorm';
+import { DataSource, EntityManager, In } from 'typeorm';
 import { RsaConfig } from '@rsa/config';
 import { AuditService, RefreshOutcome, StoredTokenStatus, TokenStatus, UpstreamTokenEntity } from '@rsa/database';
 import { columnAad, TokenCipher } from '../crypto/token-cipher';
@@ -98,11 +98,48 @@ export class UpstreamTokenVault {
    * An upstream access token for the account that is not about to expire, refreshing it if needed.
    * Throws UpstreamTokenError with reason `owner_login_required`, `upstream_error` or `upstream_timeout`.
    */
-  async getUsableAccessToken(accountId: string): Promise<string> {
-    const row = await this.load(accountId);
+  async getUsableAccessToken(accountId: string, preloaded?: UpstreamTokenEntity | null): Promise<string> {
+    if (preloaded === null) throw new UpstreamTokenError('owner_login_required', 'no upstream tokens stored for this account');
+    const row = preloaded ?? (await this.load(accountId));
     const usable = this.usableAccessToken(row);
     if (usable) return usable;
-    return this.singleFlight(accountId);
+    return this.singleFlight(accountId, false, row.version);
+  }
+
+  /**
+   * The token rows of several accounts in one query, to pass to getUsableAccessToken: reading N
+   * owners' tokens costs one query, not N. Accounts without tokens are absent from the map.
+   */
+  async loadMany(accountIds: string[]): Promise<Map<string, UpstreamTokenEntity>> {
+    if (!accountIds.length) return new Map();
+    const rows = await this.dataSource
+      .getRepository(UpstreamTokenEntity)
+      .find({ where: { accountId: In(accountIds), provider: this.provider } });
+    return new Map(rows.map((row) => [row.accountId, row]));
+  }
+
+  /**
+   * Whether each account's upstream tokens can be used right now, from stored state only: one query,
+   * no upstream call. `usable` covers `valid` and `refreshable`; otherwise `reason` says why not.
+   */
+  async statusesFor(accountIds: string[]): Promise<Map<string, { status: TokenStatus; usable: boolean; reason?: UpstreamFailureReason }>> {
+    const rows = await this.loadMany(accountIds);
+    const now = new Date();
+    return new Map(
+      accountIds.map((id) => {
+        const row = rows.get(id);
+        const status: TokenStatus = row ? this.effectiveStatus(row, now) : 'reauth_required';
+        const usable = status === 'valid' || status === 'refreshable';
+        const reason: UpstreamFailureReason | undefined = usable
+          ? undefined
+          : status === 'refresh_failing'
+            ? row?.lastRefreshOutcome === 'upstream_timeout'
+              ? 'upstream_timeout'
+              : 'upstream_error'
+            : 'owner_login_required';
+        return [id, { status, usable, ...(reason ? { reason } : {}) }];
+      }),
+    );
   }
 
   /** Refreshes now even if the access token is still valid (admin "force refresh"). */
@@ -118,17 +155,19 @@ export class UpstreamTokenVault {
     return refreshAlive ? 'refreshable' : 'reauth_required';
   }
 
-  private singleFlight(accountId: string, force = false): Promise<string> {
+  /** `seenVersion`: the version of the row the caller found unusable (compared against, not re-read). */
+  private singleFlight(accountId: string, force = false, seenVersion?: number): Promise<string> {
     const existing = this.inflight.get(accountId);
     if (existing) return existing;
-    const promise = this.refreshAcrossInstances(accountId, force).finally(() => this.inflight.delete(accountId));
+    const promise = this.refreshAcrossInstances(accountId, force, seenVersion).finally(() => this.inflight.delete(accountId));
     this.inflight.set(accountId, promise);
     return promise;
   }
 
-  private async refreshAcrossInstances(accountId: string, force: boolean): Promise<string> {
-    const first = await this.load(accountId);
-    const startVersion = first.version;
+  private async refreshAcrossInstances(accountId: string, force: boolean, seenVersion?: number): Promise<string> {
+    // Re-reading here could already see another instance's refresh, which would then look like
+    // our starting point and be refreshed again.
+    const startVersion = seenVersion ?? (await this.load(accountId)).version;
     const deadline = Date.now() + this.leaseMs + this.config.upstream.timeoutMs;
     let delay = 20;
     for (;;) {
