@@ -17,6 +17,7 @@ import type { INestApplication } from '@nestjs/common';
 import { ClientRegistry } from '@rsa/auth';
 import { ConfigValidationError, loadConfig } from '@rsa/config';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '@rsa/database';
+import { CatalogueService, DEMO_ACCOUNT_RESOURCE } from '@rsa/resources';
 import { DEV_USERS, startDevUpstream, type DevUpstream } from '@rsa/dev-upstream';
 import { createAdminApp } from '../apps/admin/src/bootstrap';
 import { createApiApp } from '../apps/api/src/bootstrap';
@@ -122,6 +123,8 @@ async function main(): Promise<void> {
       ...DEMO_WALLET,
       scope: `openid profile email offline_access ${config.scopes.related} ${config.scopes.delegations}`,
     });
+    // The dev upstream's bank-style accounts, discovered at each user's login.
+    if (upstream) await api.get(CatalogueService).upsert(DEMO_ACCOUNT_RESOURCE);
 
     printBanner({
       issuer: config.issuer,
@@ -130,7 +133,7 @@ async function main(): Promise<void> {
       adminTokenFromEnv: Boolean(process.env.ADMIN_TOKENS),
       upstream,
       database: embedded ? `embedded PGlite, files in ${join(dataDir, 'pgdata')}` : 'DATABASE_URL',
-      scope: `openid profile email offline_access ${config.scopes.related}`,
+      scope: `openid profile email offline_access ${config.scopes.related} ${config.scopes.delegations}`,
     });
   } catch (error) {
     console.error(error instanceof ConfigValidationError ? error.message : `startup failed: ${(error as Error).message}`);
@@ -155,7 +158,7 @@ function printBanner(info: {
   authorize.search = new URLSearchParams({
     client_id: DEMO_WALLET.client_id,
     response_type: 'code',
-    scope: info.scope,
+    scope: `${info.scope}`,
     redirect_uri: DEMO_WALLET.redirect_uris[0],
     code_challenge: challenge,
     code_challenge_method: 'S256',

@@ -4,6 +4,7 @@ import { getDataSourceToken } from '@nestjs/typeorm';
 import { ClientRegistry } from '@rsa/auth';
 import { loadConfig, RsaConfig } from '@rsa/config';
 import { startDevUpstream, type DevUpstream } from '@rsa/dev-upstream';
+import { CatalogueService, DEMO_ACCOUNT_RESOURCE } from '@rsa/resources';
 import { createApiApp } from '../../apps/api/src/bootstrap';
 import { freePort } from './ports';
 import { randomId, TEST_ADMIN_TOKEN, TEST_KEY_RING } from './test-config';
@@ -77,6 +78,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
     grant_types: ['authorization_code', 'refresh_token'],
     scope: `openid profile email offline_access ${config.scopes.related} ${config.scopes.delegations}`,
   });
+  await api.get(CatalogueService).upsert(DEMO_ACCOUNT_RESOURCE);
   return {
     issuer,
     config,

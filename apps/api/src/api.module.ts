@@ -2,11 +2,15 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { AuthModule } from '@rsa/auth';
 import { AllExceptionsFilter, createValidationPipe, DEFAULT_ERROR_STATUS } from '@rsa/common';
-import { RsaConfig, RsaConfigModule } from '@rsa/config';
+import { loadConfig, RsaConfig, RsaConfigModule } from '@rsa/config';
 import { DatabaseModule } from '@rsa/database';
+import { DelegationModule } from '@rsa/delegation';
+import { ResourcesModule } from '@rsa/resources';
 import { UserinfoModule } from '@rsa/userinfo';
 import { HealthController } from './health/health.controller';
 import { InteractionController } from './interaction/interaction.controller';
+import { DelegationsController } from './delegations/delegations.controller';
+import { ResourcesController } from './resources/resources.controller';
 import { UserinfoController } from './userinfo/userinfo.controller';
 
 /** How the api maps library error codes to HTTP statuses. */
@@ -17,15 +21,28 @@ export const API_ERROR_STATUS: Record<string, number> = {
   'UPSTREAM.UPSTREAM_ERROR': 502,
   'UPSTREAM.UNAVAILABLE': 502,
   'UPSTREAM.OAUTH_ERROR': 502,
+  'UPSTREAM.SUBJECT_MISMATCH': 502,
+  'PROXY.INVALID_PATH': 400,
+  'PROXY.UPSTREAM_ERROR': 502,
+  'PROXY.UPSTREAM_TIMEOUT': 504,
 };
 
 @Module({})
 export class ApiModule {
-  static forRoot(config?: RsaConfig): DynamicModule {
+  static forRoot(config: RsaConfig = loadConfig(process.env)): DynamicModule {
+    // RESOURCE_MANAGEMENT_ENABLED=false: the routes do not exist at all (404), and /userinfo has no `related`.
+    const resourceManagement = config.resourceManagement.enabled ? [ResourcesController, DelegationsController] : [];
     return {
       module: ApiModule,
-      imports: [RsaConfigModule.forRoot({ config }), DatabaseModule.forRoot({ applicationName: 'rsa-api' }), AuthModule, UserinfoModule],
-      controllers: [HealthController, InteractionController, UserinfoController],
+      imports: [
+        RsaConfigModule.forRoot({ config }),
+        DatabaseModule.forRoot({ applicationName: 'rsa-api' }),
+        AuthModule,
+        ResourcesModule,
+        DelegationModule,
+        UserinfoModule,
+      ],
+      controllers: [HealthController, InteractionController, UserinfoController, ...resourceManagement],
       providers: [
         { provide: APP_FILTER, useValue: new AllExceptionsFilter(API_ERROR_STATUS) },
         { provide: APP_PIPE, useFactory: createValidationPipe },

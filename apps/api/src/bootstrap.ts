@@ -14,6 +14,8 @@ import { ApiModule } from './api.module';
 export async function createApiApp(config: RsaConfig): Promise<NestExpressApplication> {
   const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config), {
     logger: logLevelsUpTo(config.logLevel),
+    // The resource proxy relays request bodies byte for byte.
+    rawBody: true,
   });
   applyHttpDefaults(app, { trustProxy: config.trustProxy, https: config.issuer.startsWith('https://') });
 

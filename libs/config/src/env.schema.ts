@@ -18,6 +18,7 @@ const HTTP_URL = /^https?:\/\/[^\s/?#]+(\/[^\s?#]*[^\s/?#])?$/;
 const DATABASE_URL = /^postgres(ql)?:\/\/\S+$/;
 /** `kid:base64key` pairs separated by commas; each key decodes to 32 bytes (checked in TokenCipher). */
 const KEY_RING = /^[A-Za-z0-9_-]{1,32}:[A-Za-z0-9+/=_-]{40,}(\s*,\s*[A-Za-z0-9_-]{1,32}:[A-Za-z0-9+/=_-]{40,})*$/;
+const METHOD_SCOPES = /^\s*[A-Z]+\s*=\s*[\x21\x23-\x5B\x5D-\x7E]+\s*(,\s*[A-Z]+\s*=\s*[\x21\x23-\x5B\x5D-\x7E]+\s*)*$/;
 const SCOPE_NAME = /^[\x21\x23-\x5B\x5D-\x7E]+$/; // RFC 6749 §3.3 scope-token
 
 const toInt = ({ value }: { value: unknown }) =>
@@ -99,6 +100,24 @@ export class EnvironmentVariables {
 
   @Transform(toInt) @IsOptional() @IsInt() @Min(0) @Max(3600)
   USERINFO_CACHE_TTL_SECONDS?: number;
+
+  @Transform(toBool) @IsOptional() @IsBoolean()
+  RESOURCE_MANAGEMENT_ENABLED?: boolean;
+
+  @Transform(toInt) @IsOptional() @IsInt() @Min(0) @Max(3600)
+  RELATED_CACHE_TTL_SECONDS?: number;
+
+  @Transform(toInt) @IsOptional() @IsInt() @Min(1) @Max(64)
+  RELATED_CONCURRENCY?: number;
+
+  @IsOptional() @Matches(METHOD_SCOPES, { message: 'must be a comma-separated list of METHOD=scope entries, e.g. GET=read,POST=write' })
+  RESOURCE_METHOD_SCOPES?: string;
+
+  @Transform(toInt) @IsOptional() @IsInt() @Min(0) @Max(86400)
+  RESOURCE_DISCOVERY_STALE_SECONDS?: number;
+
+  @Transform(toInt) @IsOptional() @IsInt() @Min(1024) @Max(104857600)
+  PROXY_MAX_RESPONSE_BYTES?: number;
 
   @Transform(toInt) @IsOptional() @IsInt() @Min(60) @Max(86400)
   RSA_ACCESS_TOKEN_TTL_SECONDS?: number;

@@ -28,6 +28,15 @@ export class RsaConfig {
   readonly adminTokens: string[];
   readonly scopes: { related: string; delegations: string };
   readonly userinfoCacheTtlSeconds: number;
+  readonly resourceManagement: {
+    enabled: boolean;
+    relatedCacheTtlSeconds: number;
+    relatedConcurrency: number;
+    /** HTTP method → alias scope a delegate needs to use the resource proxy with that method. */
+    methodScopes: Record<string, string>;
+    discoveryStaleSeconds: number;
+    proxyMaxResponseBytes: number;
+  };
   readonly op: { accessTokenTtlSeconds: number; refreshTokenTtlSeconds: number };
   readonly trustProxy: boolean;
   readonly logLevel: 'error' | 'warn' | 'log' | 'debug' | 'verbose';
@@ -63,6 +72,14 @@ export class RsaConfig {
       .filter(Boolean);
     this.scopes = { related: env.SCOPE_RELATED ?? 'fpx_rot', delegations: env.SCOPE_DELEGATIONS ?? 'delegations' };
     this.userinfoCacheTtlSeconds = env.USERINFO_CACHE_TTL_SECONDS ?? 30;
+    this.resourceManagement = {
+      enabled: env.RESOURCE_MANAGEMENT_ENABLED ?? true,
+      relatedCacheTtlSeconds: env.RELATED_CACHE_TTL_SECONDS ?? 60,
+      relatedConcurrency: env.RELATED_CONCURRENCY ?? 8,
+      methodScopes: parseMethodScopes(env.RESOURCE_METHOD_SCOPES ?? DEFAULT_METHOD_SCOPES),
+      discoveryStaleSeconds: env.RESOURCE_DISCOVERY_STALE_SECONDS ?? 300,
+      proxyMaxResponseBytes: env.PROXY_MAX_RESPONSE_BYTES ?? 5 * 1024 * 1024,
+    };
     this.op = {
       accessTokenTtlSeconds: env.RSA_ACCESS_TOKEN_TTL_SECONDS ?? 600,
       refreshTokenTtlSeconds: env.RSA_REFRESH_TOKEN_TTL_SECONDS ?? 14 * 24 * 3600,
@@ -75,6 +92,17 @@ export class RsaConfig {
   get insecureUpstream(): boolean {
     return this.upstream.issuer.startsWith('http://');
   }
+}
+
+const DEFAULT_METHOD_SCOPES = 'GET=read,HEAD=read,OPTIONS=read,POST=write,PUT=write,PATCH=write,DELETE=write';
+
+function parseMethodScopes(value: string): Record<string, string> {
+  return Object.fromEntries(
+    value.split(',').map((entry) => {
+      const [method, scope] = entry.split('=').map((part) => part.trim());
+      return [method, scope];
+    }),
+  );
 }
 
 function parseKeyRing(value: string): KeyRingEntry[] {

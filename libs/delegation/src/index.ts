@@ -1,2 +1,4 @@
-// Room for the delegation library (issue [2]); nothing is exported yet.
-export {};
+export * from './delegation.module';
+export * from './delegation.errors';
+export * from './access-policy.service';
+export * from './delegation.service';

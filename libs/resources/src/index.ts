@@ -1,2 +1,4 @@
-// Room for the resources library (issue [2]); nothing is exported yet.
-export {};
+export * from './resources.module';
+export * from './catalogue.service';
+export * from './resource-discovery.service';
+export * from './resource-proxy.service';

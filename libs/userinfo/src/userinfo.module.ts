@@ -1,10 +1,12 @@
 import { Module } from '@nestjs/common';
 import { AuthModule } from '@rsa/auth';
+import { DelegationModule } from '@rsa/delegation';
+import { RelatedClaimService } from './related-claim.service';
 import { UserinfoService } from './userinfo.service';
 
 @Module({
-  imports: [AuthModule],
-  providers: [UserinfoService],
-  exports: [UserinfoService],
+  imports: [AuthModule, DelegationModule],
+  providers: [UserinfoService, RelatedClaimService],
+  exports: [UserinfoService, RelatedClaimService],
 })
 export class UserinfoModule {}

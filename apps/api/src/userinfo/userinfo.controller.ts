@@ -1,9 +1,10 @@
-import { Controller, Get, HttpCode, Post, Res, UseGuards } from '@nestjs/common';
+import { Controller, Get, HttpCode, Post, Req, Res, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
 import { BEARER_REALM, CurrentPrincipal, RequireScopes, RsaBearerGuard, type RsaPrincipal, UpstreamTokenError } from '@rsa/auth';
 import { BearerAuthException } from '@rsa/common';
-import { UserClaims, UserinfoService } from '@rsa/userinfo';
+import { RsaConfig } from '@rsa/config';
+import { RelatedClaimService, UserClaims, UserinfoService } from '@rsa/userinfo';
 
 /** OpenID Connect UserInfo (OIDC Core §5.3), served by the RSA with the user's upstream claims. */
 @ApiTags('OpenID Connect')
@@ -12,32 +13,45 @@ import { UserClaims, UserinfoService } from '@rsa/userinfo';
 @RequireScopes('openid')
 @Controller('userinfo')
 export class UserinfoController {
-  constructor(private readonly userinfo: UserinfoService) {}
+  constructor(
+    private readonly userinfo: UserinfoService,
+    private readonly related: RelatedClaimService,
+    private readonly config: RsaConfig,
+  ) {}
 
   @Get()
   @ApiOperation({
     summary: "The caller's claims",
     description:
       "Claims of the signed-in user as the upstream provider states them (fetched with the user's own upstream token, cached briefly), " +
-      'released according to the scopes of the RSA access token. `sub` is the RSA subject. Requires the `openid` scope.',
+      'released according to the scopes of the RSA access token. `sub` is the RSA subject. Requires the `openid` scope. ' +
+      'With the `fpx_rot` scope (SCOPE_RELATED) and RESOURCE_MANAGEMENT_ENABLED, adds `related`: one entry per owner who delegated ' +
+      'resources to the caller, `{ sub, name, email, status: available|unavailable, reason?, resources: [{ id, type, name, scopes }] }`. ' +
+      "An owner whose upstream tokens cannot be used is `unavailable` with a reason; the call still succeeds.",
   })
   @ApiOkResponse({ description: 'The claims', schema: { type: 'object', properties: { sub: { type: 'string' } }, additionalProperties: true } })
-  get(@CurrentPrincipal() principal: RsaPrincipal, @Res({ passthrough: true }) res: Response): Promise<UserClaims> {
-    return this.claims(principal, res);
+  get(@CurrentPrincipal() principal: RsaPrincipal, @Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<UserClaims> {
+    return this.claims(principal, req, res);
   }
 
   @Post()
   @HttpCode(200)
   @ApiOperation({ summary: "The caller's claims (POST form, OIDC Core §5.3.1)" })
-  post(@CurrentPrincipal() principal: RsaPrincipal, @Res({ passthrough: true }) res: Response): Promise<UserClaims> {
-    return this.claims(principal, res);
+  post(@CurrentPrincipal() principal: RsaPrincipal, @Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<UserClaims> {
+    return this.claims(principal, req, res);
   }
 
-  private async claims(principal: RsaPrincipal, res: Response): Promise<UserClaims> {
+  private async claims(principal: RsaPrincipal, req: Request, res: Response): Promise<UserClaims> {
     res.setHeader('Cache-Control', 'no-store');
     res.setHeader('Pragma', 'no-cache');
+    const withRelated = this.config.resourceManagement.enabled && principal.scopes.has(this.config.scopes.related);
     try {
-      return await this.userinfo.claimsFor(principal);
+      // The caller's own claims and the owners' details are fetched side by side.
+      const [claims, related] = await Promise.all([
+        this.userinfo.claimsFor(principal),
+        withRelated ? this.related.relatedFor(principal.accountId, { requestId: req.requestId }) : undefined,
+      ]);
+      return related ? { ...claims, related } : claims;
     } catch (error) {
       if (error instanceof UpstreamTokenError && error.reason === 'owner_login_required') {
         // The RSA token is fine but the upstream session behind it is gone: the client must log the user in again.

@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { RsaConfig } from '@rsa/config';
@@ -8,9 +8,14 @@ import { UpstreamTokenVault } from '../vault/upstream-token-vault.service';
 
 const str = (value: unknown): string | null => (typeof value === 'string' && value.length ? value : null);
 
+export type LoginListener = (account: AccountEntity) => Promise<unknown>;
+
 /** Accounts as the upstream provider describes them. */
 @Injectable()
 export class AccountService {
+  private readonly logger = new Logger(AccountService.name);
+  private readonly loginListeners: LoginListener[] = [];
+
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly vault: UpstreamTokenVault,
@@ -22,10 +27,32 @@ export class AccountService {
    * A completed upstream login: upserts the account by upstream `sub`, stores its upstream tokens and
    * writes the audit event, all in one transaction.
    */
+  /**
+   * Runs after every committed login (resource discovery, binding pending delegations). Listeners
+   * live in higher libs; a failing listener is logged and never fails the login.
+   */
+  onLogin(listener: LoginListener): void {
+    this.loginListeners.push(listener);
+  }
+
   async recordLogin(
     claims: Record<string, unknown> & { sub: string },
     tokens: UpstreamTokenSet,
     context: { requestId?: string; clientId?: string } = {},
+  ): Promise<AccountEntity> {
+    const account = await this.upsertWithTokens(claims, tokens, context);
+    await Promise.all(
+      this.loginListeners.map((listener) =>
+        listener(account).catch((error: Error) => this.logger.warn(`after-login step failed for account ${account.id}: ${error.message}`)),
+      ),
+    );
+    return account;
+  }
+
+  private upsertWithTokens(
+    claims: Record<string, unknown> & { sub: string },
+    tokens: UpstreamTokenSet,
+    context: { requestId?: string; clientId?: string },
   ): Promise<AccountEntity> {
     return this.dataSource.transaction(async (manager) => {
       const now = new Date();

@@ -38,6 +38,10 @@ export class AccountEntity {
   @Column({ name: 'last_login_at', type: 'timestamptz' })
   lastLoginAt: Date;
 
+  /** Last time this account's resources were listed at the upstream (resource discovery). */
+  @Column({ name: 'resources_synced_at', type: 'timestamptz', nullable: true })
+  resourcesSyncedAt: Date | null;
+
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt: Date;
 

@@ -4,6 +4,11 @@ import { OAuthClientEntity } from './oauth-client.entity';
 import { OidcKeyEntity } from './oidc-key.entity';
 import { OidcPayloadEntity } from './oidc-payload.entity';
 import { UpstreamTokenEntity } from './upstream-token.entity';
+import { GenericResourceEntity } from './generic-resource.entity';
+import { GenericResourceAliasEntity } from './generic-resource-alias.entity';
+import { GenericResourceAliasScopeEntity } from './generic-resource-alias-scope.entity';
+import { GenericResourceAuthorizationEntity } from './generic-resource-authorization.entity';
+import { GenericResourceAuthorizationScopeEntity } from './generic-resource-authorization-scope.entity';
 
 export * from './account.entity';
 export * from './audit-event.entity';
@@ -11,6 +16,11 @@ export * from './oauth-client.entity';
 export * from './oidc-key.entity';
 export * from './oidc-payload.entity';
 export * from './upstream-token.entity';
+export * from './generic-resource.entity';
+export * from './generic-resource-alias.entity';
+export * from './generic-resource-alias-scope.entity';
+export * from './generic-resource-authorization.entity';
+export * from './generic-resource-authorization-scope.entity';
 
 export const ENTITIES = [
   AccountEntity,
@@ -19,4 +29,9 @@ export const ENTITIES = [
   OidcPayloadEntity,
   OAuthClientEntity,
   OidcKeyEntity,
+  GenericResourceEntity,
+  GenericResourceAliasEntity,
+  GenericResourceAliasScopeEntity,
+  GenericResourceAuthorizationEntity,
+  GenericResourceAuthorizationScopeEntity,
 ];

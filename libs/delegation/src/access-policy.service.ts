@@ -1,0 +1,164 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+
+/** A resource as the caller may see it. */
+export interface AccessibleResource {
+  id: string;
+  type: string;
+  name: string;
+  /** Owner: all alias scopes. Delegate: granted scopes that the alias still has. */
+  scopes: string[];
+}
+
+export interface DelegatedResource extends AccessibleResource {
+  ownerAccountId: string;
+  ownerName: string | null;
+  ownerEmail: string | null;
+  /** The owner's `sub` at the upstream (to check the upstream userinfo answers for the right user). */
+  ownerUpstreamSub: string;
+  authorizationId: string;
+  expiresAt: Date | null;
+}
+
+/** What the proxy needs to reach one resource, and with which rights. */
+export interface ResolvedAccess extends AccessibleResource {
+  role: 'owner' | 'delegate';
+  ownerAccountId: string;
+  externalId: string;
+  pathTemplate: string;
+}
+
+export interface ListOptions {
+  type?: string;
+  owner?: string;
+  /** Keyset: aliases with an id greater than this. */
+  afterId?: string;
+  limit: number;
+}
+
+/**
+ * The access decisions of the Resource Management API, each in one SQL statement whatever the number
+ * of delegations. A delegation counts only while it is `active`, unexpired (checked against the
+ * database clock at read time), bound to the caller, and its alias is still active and still owned
+ * by the delegating owner; its effective scopes are the granted scopes the alias still carries.
+ * Delegations are never transitive: only owners' aliases are delegated.
+ */
+@Injectable()
+export class AccessPolicy {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  async owned(callerId: string, options: ListOptions): Promise<AccessibleResource[]> {
+    const rows: RawResource[] = await this.dataSource.query(
+      `SELECT al.id, gr.identifier AS type, al.display_name AS name,
+              COALESCE(array_agg(s.scope ORDER BY s.scope) FILTER (WHERE s.scope IS NOT NULL), '{}') AS scopes
+         FROM generic_resource_alias al
+         JOIN generic_resource gr ON gr.id = al.generic_resource_id
+         LEFT JOIN generic_resource_alias_scope s ON s.alias_id = al.id
+        WHERE al.owner_account_id = $1 AND al.status = 'active'
+          AND ($2::text IS NULL OR gr.identifier = $2) AND ($3::uuid IS NULL OR al.id > $3)
+        GROUP BY al.id, gr.identifier
+        ORDER BY al.id
+        LIMIT $4`,
+      [callerId, options.type ?? null, options.afterId ?? null, options.limit],
+    );
+    return rows.map(toResource);
+  }
+
+  async delegated(callerId: string, options: ListOptions): Promise<DelegatedResource[]> {
+    const rows: RawDelegated[] = await this.dataSource.query(
+      `${DELEGATED_SELECT}
+          AND ($2::text IS NULL OR gr.identifier = $2) AND ($3::uuid IS NULL OR o.id = $3) AND ($4::uuid IS NULL OR al.id > $4)
+        GROUP BY al.id, gr.identifier, a.id, o.id
+       HAVING count(s.scope) > 0
+        ORDER BY al.id
+        LIMIT $5`,
+      [callerId, options.type ?? null, options.owner ?? null, options.afterId ?? null, options.limit],
+    );
+    return rows.map(toDelegated);
+  }
+
+  /** Every resource delegated to the caller (for the `related` claim), ordered by owner. */
+  async allDelegated(callerId: string): Promise<DelegatedResource[]> {
+    const rows: RawDelegated[] = await this.dataSource.query(
+      `${DELEGATED_SELECT}
+        GROUP BY al.id, gr.identifier, a.id, o.id
+       HAVING count(s.scope) > 0
+        ORDER BY o.id, al.id`,
+      [callerId],
+    );
+    return rows.map(toDelegated);
+  }
+
+  /** The caller's access to one alias, or null — the same null whether it does not exist or is not theirs. */
+  async resolve(callerId: string, aliasId: string): Promise<ResolvedAccess | null> {
+    const rows: (RawResource & { role: 'owner' | 'delegate'; owner_account_id: string; external_id: string; path_template: string })[] =
+      await this.dataSource.query(
+        `SELECT al.id, gr.identifier AS type, al.display_name AS name, al.owner_account_id, al.external_id, gr.path_template,
+                'owner' AS role,
+                COALESCE((SELECT array_agg(s.scope ORDER BY s.scope) FROM generic_resource_alias_scope s WHERE s.alias_id = al.id), '{}') AS scopes
+           FROM generic_resource_alias al
+           JOIN generic_resource gr ON gr.id = al.generic_resource_id
+          WHERE al.id = $2 AND al.status = 'active' AND al.owner_account_id = $1
+         UNION ALL
+         SELECT al.id, gr.identifier, al.display_name, al.owner_account_id, al.external_id, gr.path_template,
+                'delegate',
+                COALESCE((SELECT array_agg(s.scope ORDER BY s.scope) FROM generic_resource_authorization_scope s
+                           WHERE s.authorization_id = a.id
+                             AND EXISTS (SELECT 1 FROM generic_resource_alias_scope x WHERE x.alias_id = al.id AND x.scope = s.scope)), '{}')
+           FROM generic_resource_authorization a
+           JOIN generic_resource_alias al ON al.id = a.alias_id AND al.status = 'active' AND al.owner_account_id = a.owner_account_id
+           JOIN generic_resource gr ON gr.id = al.generic_resource_id
+          WHERE al.id = $2 AND a.delegate_account_id = $1 AND a.status = 'active' AND (a.expires_at IS NULL OR a.expires_at > now())
+          LIMIT 1`,
+        [callerId, aliasId],
+      );
+    const row = rows[0];
+    if (!row || (row.role === 'delegate' && !row.scopes.length)) return null;
+    return {
+      ...toResource(row),
+      role: row.role,
+      ownerAccountId: row.owner_account_id,
+      externalId: row.external_id,
+      pathTemplate: row.path_template,
+    };
+  }
+}
+
+const DELEGATED_SELECT = `
+  SELECT al.id, gr.identifier AS type, al.display_name AS name, a.id AS authorization_id, a.expires_at,
+         o.id AS owner_id, o.name AS owner_name, o.email AS owner_email, o.sub AS owner_upstream_sub,
+         COALESCE(array_agg(s.scope ORDER BY s.scope) FILTER (WHERE s.scope IS NOT NULL), '{}') AS scopes
+    FROM generic_resource_authorization a
+    JOIN generic_resource_alias al ON al.id = a.alias_id AND al.status = 'active' AND al.owner_account_id = a.owner_account_id
+    JOIN generic_resource gr ON gr.id = al.generic_resource_id
+    JOIN account o ON o.id = a.owner_account_id
+    LEFT JOIN generic_resource_authorization_scope s ON s.authorization_id = a.id
+         AND EXISTS (SELECT 1 FROM generic_resource_alias_scope x WHERE x.alias_id = al.id AND x.scope = s.scope)
+   WHERE a.delegate_account_id = $1 AND a.status = 'active' AND (a.expires_at IS NULL OR a.expires_at > now())`;
+
+interface RawResource {
+  id: string;
+  type: string;
+  name: string;
+  scopes: string[];
+}
+interface RawDelegated extends RawResource {
+  authorization_id: string;
+  expires_at: Date | null;
+  owner_id: string;
+  owner_name: string | null;
+  owner_email: string | null;
+  owner_upstream_sub: string;
+}
+
+const toResource = (r: RawResource): AccessibleResource => ({ id: r.id, type: r.type, name: r.name, scopes: r.scopes });
+const toDelegated = (r: RawDelegated): DelegatedResource => ({
+  ...toResource(r),
+  ownerAccountId: r.owner_id,
+  ownerName: r.owner_name,
+  ownerEmail: r.owner_email,
+  ownerUpstreamSub: r.owner_upstream_sub,
+  authorizationId: r.authorization_id,
+  expiresAt: r.expires_at,
+});

@@ -1,0 +1,13 @@
+import { Module } from '@nestjs/common';
+import { AuthModule } from '@rsa/auth';
+import { CatalogueService } from './catalogue.service';
+import { ResourceDiscoveryService } from './resource-discovery.service';
+import { ResourceProxyService } from './resource-proxy.service';
+
+/** The catalogue, aliases, discovery and the upstream proxy. Knows nothing of who may call what. */
+@Module({
+  imports: [AuthModule],
+  providers: [CatalogueService, ResourceDiscoveryService, ResourceProxyService],
+  exports: [CatalogueService, ResourceDiscoveryService, ResourceProxyService],
+})
+export class ResourcesModule {}

@@ -1,0 +1,135 @@
+import { Injectable, Logger } from '@nestjs/common';
+import {
+  UpstreamClient,
+  UpstreamFailureReason,
+  UpstreamSubjectMismatchError,
+  UpstreamTimeoutError,
+  UpstreamTokenError,
+  UpstreamTokenVault,
+} from '@rsa/auth';
+import { RsaConfig } from '@rsa/config';
+import { AuditService, UpstreamTokenEntity } from '@rsa/database';
+import { AccessPolicy, DelegatedResource } from '@rsa/delegation';
+import { mapWithConcurrency, withDeadline } from './concurrency';
+import { TtlCache } from './ttl-cache';
+
+export interface RelatedResource {
+  id: string;
+  type: string;
+  name: string;
+  scopes: string[];
+}
+
+export interface RelatedEntry {
+  sub: string;
+  name: string | null;
+  email: string | null;
+  status: 'available' | 'unavailable';
+  reason?: UpstreamFailureReason;
+  resources: RelatedResource[];
+}
+
+interface OwnerDetails {
+  name: string | null;
+  email: string | null;
+}
+
+type OwnerOutcome = { kind: 'available'; details: OwnerDetails } | { kind: 'unavailable'; reason: UpstreamFailureReason } | { kind: 'dropped' };
+
+/**
+ * The `related` claim: one entry per owner with at least one active delegation to the caller.
+ * Owner details come from the upstream userinfo fetched with the OWNER's stored tokens (through the
+ * vault, refreshed if needed), concurrently with a bound, each owner within its own deadline, cached
+ * briefly. One owner's dead tokens make that entry `unavailable` with a reason — never a failed call.
+ */
+@Injectable()
+export class RelatedClaimService {
+  private readonly logger = new Logger(RelatedClaimService.name);
+  private readonly cache: TtlCache<OwnerDetails>;
+
+  constructor(
+    private readonly policy: AccessPolicy,
+    private readonly vault: UpstreamTokenVault,
+    private readonly upstream: UpstreamClient,
+    private readonly audit: AuditService,
+    private readonly config: RsaConfig,
+  ) {
+    this.cache = new TtlCache(config.resourceManagement.relatedCacheTtlSeconds * 1000);
+  }
+
+  async relatedFor(callerId: string, context: { requestId?: string } = {}): Promise<RelatedEntry[]> {
+    const delegated = await this.policy.allDelegated(callerId);
+    const byOwner = new Map<string, DelegatedResource[]>();
+    for (const resource of delegated) {
+      const list = byOwner.get(resource.ownerAccountId) ?? [];
+      list.push(resource);
+      byOwner.set(resource.ownerAccountId, list);
+    }
+    const owners = [...byOwner.values()].map((resources) => resources[0]);
+    // Owners not in the cache: their token rows in one query, whatever their number.
+    const misses = owners.filter((o) => !this.cache.get(o.ownerAccountId)).map((o) => o.ownerAccountId);
+    const rows = await this.vault.loadMany(misses);
+    const outcomes = await mapWithConcurrency(owners, this.config.resourceManagement.relatedConcurrency, (owner) =>
+      // undefined (not preloaded) lets the vault read the row itself, e.g. if the cache entry lapsed meanwhile.
+      this.ownerOutcome(owner, misses.includes(owner.ownerAccountId) ? (rows.get(owner.ownerAccountId) ?? null) : undefined, callerId, context.requestId),
+    );
+    const entries: RelatedEntry[] = [];
+    owners.forEach((owner, index) => {
+      const outcome = outcomes[index];
+      if (outcome.kind === 'dropped') return;
+      const resources = byOwner.get(owner.ownerAccountId)!.map(({ id, type, name, scopes }) => ({ id, type, name, scopes }));
+      entries.push(
+        outcome.kind === 'available'
+          ? { sub: owner.ownerAccountId, ...outcome.details, status: 'available', resources }
+          : { sub: owner.ownerAccountId, name: owner.ownerName, email: owner.ownerEmail, status: 'unavailable', reason: outcome.reason, resources },
+      );
+    });
+    return entries;
+  }
+
+  private async ownerOutcome(
+    owner: DelegatedResource,
+    tokenRow: UpstreamTokenEntity | null | undefined,
+    callerId: string,
+    requestId?: string,
+  ): Promise<OwnerOutcome> {
+    const cached = this.cache.get(owner.ownerAccountId);
+    if (cached) return { kind: 'available', details: cached };
+    const deadline = this.config.upstream.timeoutMs + 1000;
+    try {
+      const claims = await withDeadline(
+        (async () => {
+          const token = await this.vault.getUsableAccessToken(owner.ownerAccountId, tokenRow);
+          return this.upstream.fetchUserInfo(token, owner.ownerUpstreamSub);
+        })(),
+        deadline,
+        () => new UpstreamTimeoutError('owner details', deadline),
+      );
+      const details: OwnerDetails = {
+        name: typeof claims.name === 'string' ? claims.name : owner.ownerName,
+        email: typeof claims.email === 'string' ? claims.email : owner.ownerEmail,
+      };
+      this.cache.set(owner.ownerAccountId, details);
+      return { kind: 'available', details };
+    } catch (error) {
+      if (error instanceof UpstreamSubjectMismatchError) {
+        // The upstream vouched for someone else with this owner's token: show nothing of this owner.
+        this.logger.warn(`owner ${owner.ownerAccountId} dropped from related claim: upstream subject mismatch`);
+        await this.audit.record({
+          actorType: 'system',
+          action: 'related.owner_dropped',
+          targetType: 'account',
+          targetId: owner.ownerAccountId,
+          requestId,
+          outcome: 'failure',
+          details: { reason: 'upstream_subject_mismatch', caller: callerId },
+        });
+        return { kind: 'dropped' };
+      }
+      if (error instanceof UpstreamTokenError) return { kind: 'unavailable', reason: error.reason };
+      if (error instanceof UpstreamTimeoutError) return { kind: 'unavailable', reason: 'upstream_timeout' };
+      this.logger.warn(`owner ${owner.ownerAccountId} unavailable: ${(error as Error).message}`);
+      return { kind: 'unavailable', reason: 'upstream_error' };
+    }
+  }
+}
