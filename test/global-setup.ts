@@ -10,7 +10,7 @@ import { startEmbeddedPostgres } from '../libs/database/src/embedded-postgres';
  */
 export default async function globalSetup(): Promise<void> {
   if (!process.env.DATABASE_URL) {
-    const embedded = await startEmbeddedPostgres({ dataDir: null, maxConnections: 100 });
+    const embedded = await startEmbeddedPostgres({ dataDir: null });
     (globalThis as { __RSA_EMBEDDED_PG__?: unknown }).__RSA_EMBEDDED_PG__ = embedded;
     process.env.DATABASE_URL = embedded.url;
     process.env.RSA_TEST_DATABASE = 'embedded';

@@ -133,14 +133,19 @@ describe('Federated login failures', () => {
       expect(result.body).not.toContain('555 0100');
     });
 
-    it('the state does not match the sealed login cookie', async () => {
+    it('the state does not match the sealed login cookie; the login in progress survives it', async () => {
       const pending = await beginAuthorization(stack);
-      await reachUpstreamLogin(stack, pending); // sets the sealed cookie in this browser
+      const page = await reachUpstreamLogin(stack, pending); // sets the sealed cookie in this browser
       const res = await pending.browser.request(`${callbackUrl()}?code=x&state=wrong`);
       const body = await res.text();
       expectHtmlErrorPage(res, body, 400, 'invalid_request');
-      // The sealed cookie is cleared: it cannot be tried again.
-      expect(res.headers.getSetCookie().some((c) => /^_rsa_upstream_login=;/.test(c))).toBe(true);
+      // A forged navigation must not cancel the victim's sign-in: the sealed cookie is kept...
+      expect(res.headers.getSetCookie().some((c) => /^_rsa_upstream_login=/.test(c))).toBe(false);
+      // ...and the real login still completes.
+      const user = stack.upstream.users[0];
+      const done = await walk(pending.browser, page.loginAction, stack.wallet.redirectUri, form({ username: user.username, password: user.password }));
+      expect(done.kind).toBe('redirect');
+      if (done.kind === 'redirect') expect(done.location.searchParams.get('code')).toBeTruthy();
     });
 
     it('no login cookie at all', async () => {
