@@ -5,6 +5,7 @@ import { OidcKeyEntity } from './oidc-key.entity';
 import { OidcPayloadEntity } from './oidc-payload.entity';
 import { UpstreamTokenEntity } from './upstream-token.entity';
 import { GenericResourceEntity } from './generic-resource.entity';
+import { IdempotencyKeyEntity } from './idempotency-key.entity';
 import { GenericResourceAliasEntity } from './generic-resource-alias.entity';
 import { GenericResourceAliasScopeEntity } from './generic-resource-alias-scope.entity';
 import { GenericResourceAuthorizationEntity } from './generic-resource-authorization.entity';
@@ -17,6 +18,7 @@ export * from './oidc-key.entity';
 export * from './oidc-payload.entity';
 export * from './upstream-token.entity';
 export * from './generic-resource.entity';
+export * from './idempotency-key.entity';
 export * from './generic-resource-alias.entity';
 export * from './generic-resource-alias-scope.entity';
 export * from './generic-resource-authorization.entity';
@@ -34,4 +36,5 @@ export const ENTITIES = [
   GenericResourceAliasScopeEntity,
   GenericResourceAuthorizationEntity,
   GenericResourceAuthorizationScopeEntity,
+  IdempotencyKeyEntity,
 ];

@@ -1,0 +1,5 @@
+import { Module } from '@nestjs/common';
+
+/** Admin: accounts (being built). */
+@Module({})
+export class AdminAccountsModule {}

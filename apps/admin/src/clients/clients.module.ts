@@ -1,0 +1,5 @@
+import { Module } from '@nestjs/common';
+
+/** Admin: clients (being built). */
+@Module({})
+export class AdminClientsModule {}

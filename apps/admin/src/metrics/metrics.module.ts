@@ -1,0 +1,5 @@
+import { Module } from '@nestjs/common';
+
+/** Admin: metrics (being built). */
+@Module({})
+export class AdminMetricsModule {}

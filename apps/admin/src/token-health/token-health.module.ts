@@ -1,0 +1,5 @@
+import { Module } from '@nestjs/common';
+
+/** Admin: token-health (being built). */
+@Module({})
+export class AdminTokenHealthModule {}
