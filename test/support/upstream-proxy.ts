@@ -133,6 +133,8 @@ export async function startStackBehindUpstreamProxy(
     TOKEN_ENCRYPTION_KEYS: TEST_KEY_RING,
     ADMIN_TOKENS: TEST_ADMIN_TOKEN,
     LOG_LEVEL: 'warn',
+    // The background job would refresh owners at moments no test chose; suites run it with runOnce().
+    PROACTIVE_REFRESH_ENABLED: 'false',
     ...options.env,
   });
   const api = await createApiApp(config);

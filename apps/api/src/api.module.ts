@@ -1,7 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
-import { AuthModule } from '@rsa/auth';
-import { AllExceptionsFilter, createValidationPipe, DEFAULT_ERROR_STATUS } from '@rsa/common';
+import { AuthModule, ProactiveRefreshService } from '@rsa/auth';
+import { AllExceptionsFilter, createValidationPipe, DEFAULT_ERROR_STATUS, HttpMetricsModule } from '@rsa/common';
 import { loadConfig, RsaConfig, RsaConfigModule } from '@rsa/config';
 import { DatabaseModule } from '@rsa/database';
 import { DelegationModule } from '@rsa/delegation';
@@ -41,9 +41,12 @@ export class ApiModule {
         ResourcesModule,
         DelegationModule,
         UserinfoModule,
+        HttpMetricsModule.forApp('api'),
       ],
       controllers: [HealthController, InteractionController, UserinfoController, ...resourceManagement],
       providers: [
+        // Background refresh of delegating owners' upstream tokens (PROACTIVE_REFRESH_*); api only.
+        ProactiveRefreshService,
         { provide: APP_FILTER, useValue: new AllExceptionsFilter(API_ERROR_STATUS) },
         { provide: APP_PIPE, useFactory: createValidationPipe },
       ],

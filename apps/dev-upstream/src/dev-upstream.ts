@@ -26,7 +26,7 @@ import {
 } from 'oidc-provider';
 
 import { DevMemoryStore, devMemoryAdapterFactory } from './memory-adapter';
-import { createResourceApi } from './resource-api';
+import { createResourceApi, DEV_ACCOUNTS, type DevAccount } from './resource-api';
 import { errorPage, loginPage, logoutPage, messagePage } from './views';
 
 export interface DevUpstreamClient {
@@ -77,6 +77,8 @@ export interface DevUpstreamStats {
   authorizationCodeGrants: number;
   /** requests that reached the userinfo endpoint (any outcome) */
   userinfoCalls: number;
+  /** the most userinfo requests in progress at the same time (to observe a client's fan-out) */
+  userinfoMaxInFlight: number;
   /** requests under /api (any outcome) */
   resourceCalls: number;
   /** accepted (HTTP 200) requests to the revocation endpoint */
@@ -94,6 +96,15 @@ export interface DevUpstream {
   /** live counters; `resetStats()` zeroes them in place */
   stats: DevUpstreamStats;
   resetStats(): void;
+  /** Userinfo requests in progress right now. */
+  readonly userinfoInFlight: number;
+  /** Holds every userinfo response this long (0: none) so concurrent requests visibly overlap. */
+  setUserinfoDelayMs(ms: number): void;
+  /**
+   * Replaces the resource API accounts of `sub` on this instance only (tests: accounts that vanish,
+   * are renamed or come back); `null` restores the DEV_ACCOUNTS default.
+   */
+  setAccountsOf(sub: string, accounts: DevAccount[] | null): void;
   /** Revokes every grant of `sub` (with its codes, access and refresh tokens); returns how many grants. */
   revokeGrantsOf(sub: string): Promise<number>;
   /** Closes the HTTP server and all sockets. */
@@ -202,12 +213,14 @@ export async function startDevUpstream(options: DevUpstreamOptions): Promise<Dev
 
     const users: DevUser[] = DEV_USERS.map((u) => ({ ...u }));
     const findUser = (sub: string): DevUser | undefined => users.find((u) => u.sub === sub);
+    const accountOverrides = new Map<string, DevAccount[]>();
 
     const stats: DevUpstreamStats = {
       refreshGrants: 0,
       refreshAttempts: 0,
       authorizationCodeGrants: 0,
       userinfoCalls: 0,
+      userinfoMaxInFlight: 0,
       resourceCalls: 0,
       revocations: 0,
     };
@@ -234,7 +247,8 @@ export async function startDevUpstream(options: DevUpstreamOptions): Promise<Dev
       },
     });
 
-    instrument(provider, stats, log);
+    const userinfoLoad: UserinfoLoad = { inFlight: 0, delayMs: 0 };
+    instrument(provider, stats, userinfoLoad, log);
 
     const app = express();
     app.disable('x-powered-by');
@@ -244,6 +258,7 @@ export async function startDevUpstream(options: DevUpstreamOptions): Promise<Dev
       createResourceApi({
         provider,
         accountExists: (sub) => findUser(sub) !== undefined,
+        accountsOf: (sub) => accountOverrides.get(sub) ?? DEV_ACCOUNTS[sub] ?? [],
         onCall: () => {
           stats.resourceCalls += 1;
         },
@@ -277,6 +292,17 @@ export async function startDevUpstream(options: DevUpstreamOptions): Promise<Dev
       stats,
       resetStats: () => {
         for (const key of Object.keys(stats) as (keyof DevUpstreamStats)[]) stats[key] = 0;
+      },
+      get userinfoInFlight() {
+        return userinfoLoad.inFlight;
+      },
+      setUserinfoDelayMs: (ms: number) => {
+        if (!Number.isFinite(ms) || ms < 0) throw new TypeError(`userinfo delay must be a non-negative number, got ${ms}`);
+        userinfoLoad.delayMs = ms;
+      },
+      setAccountsOf: (sub: string, accounts: DevAccount[] | null) => {
+        if (accounts) accountOverrides.set(sub, accounts.map((a) => ({ ...a })));
+        else accountOverrides.delete(sub);
       },
       revokeGrantsOf: async (sub: string) => {
         const grantIds = store.idsWhere('Grant', (p) => p.accountId === sub);
@@ -384,8 +410,14 @@ function buildConfiguration(
   };
 }
 
-/** Counts grants, userinfo calls and revocations (see DevUpstreamStats). */
-function instrument(provider: Provider, stats: DevUpstreamStats, log: (line: string) => void): void {
+/** Userinfo requests in progress, and the artificial delay each one gets (tests observe fan-out). */
+interface UserinfoLoad {
+  inFlight: number;
+  delayMs: number;
+}
+
+/** Counts grants, userinfo calls (and how many overlap) and revocations (see DevUpstreamStats). */
+function instrument(provider: Provider, stats: DevUpstreamStats, userinfoLoad: UserinfoLoad, log: (line: string) => void): void {
   const grantTypeOf = (ctx: KoaContextWithOIDC): unknown =>
     (ctx.oidc as OIDCContext | undefined)?.params?.grant_type;
 
@@ -415,7 +447,19 @@ function instrument(provider: Provider, stats: DevUpstreamStats, log: (line: str
   // A Koa middleware runs before the response is written, so counters are up to date by the time
   // a client sees the response (a 'finish' listener on the Node response would race the client).
   provider.use(async (ctx: KoaContextWithOIDC, next) => {
-    await next();
+    // The route is known only after routing; the path tells a userinfo request before it is served.
+    if (ctx.path === ROUTES.userinfo) {
+      userinfoLoad.inFlight += 1;
+      stats.userinfoMaxInFlight = Math.max(stats.userinfoMaxInFlight, userinfoLoad.inFlight);
+      try {
+        if (userinfoLoad.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, userinfoLoad.delayMs));
+        await next();
+      } finally {
+        userinfoLoad.inFlight -= 1;
+      }
+    } else {
+      await next();
+    }
     const route = (ctx.oidc as OIDCContext | undefined)?.route;
     if (route === 'userinfo') stats.userinfoCalls += 1;
     else if (route === 'revocation' && ctx.status === 200) stats.revocations += 1;

@@ -67,6 +67,8 @@ export interface ResourceApiDeps {
   provider: Provider;
   /** true when the `sub` still names a known dev user */
   accountExists: (sub: string) => boolean;
+  /** The accounts of `sub` (default: DEV_ACCOUNTS); lets an instance change them at run time. */
+  accountsOf?: (sub: string) => readonly DevAccount[];
   onCall: () => void;
   log: (line: string) => void;
 }
@@ -131,7 +133,7 @@ export function createResourceApi(deps: ResourceApiDeps): Router {
     next();
   });
 
-  const accountsOf = (sub: string): readonly DevAccount[] => DEV_ACCOUNTS[sub] ?? [];
+  const accountsOf = deps.accountsOf ?? ((sub: string): readonly DevAccount[] => DEV_ACCOUNTS[sub] ?? []);
   const ownAccount = (res: Response<unknown, AuthenticatedLocals>, id: string): DevAccount | undefined =>
     accountsOf(res.locals.sub).find((a) => a.id === id);
 

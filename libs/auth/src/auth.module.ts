@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { PassportModule } from '@nestjs/passport';
+import { RsaMetrics } from '@rsa/common';
 import { AccountService } from './accounts/account.service';
 import { RsaBearerGuard } from './bearer/rsa-bearer.guard';
 import { RsaBearerStrategy } from './bearer/rsa-bearer.strategy';
@@ -10,15 +11,18 @@ import { OidcPayloadPurger } from './oidc/oidc-payload-purger.service';
 import { OidcKeyStore } from './oidc/oidc-keys.service';
 import { FederatedLoginService } from './upstream/federated-login.service';
 import { UpstreamClient } from './upstream/upstream-client.service';
+import { TokenHealthService } from './health/token-health.service';
 import { UpstreamTokenVault } from './vault/upstream-token-vault.service';
 
 /** Identity core: the RSA's OP, the upstream client, the token vault and bearer authentication. */
 @Module({
   imports: [PassportModule],
   providers: [
+    RsaMetrics,
     TokenCipher,
     UpstreamClient,
     UpstreamTokenVault,
+    TokenHealthService,
     AccountService,
     FederatedLoginService,
     ClientRegistry,
@@ -29,9 +33,11 @@ import { UpstreamTokenVault } from './vault/upstream-token-vault.service';
     RsaBearerGuard,
   ],
   exports: [
+    RsaMetrics,
     TokenCipher,
     UpstreamClient,
     UpstreamTokenVault,
+    TokenHealthService,
     AccountService,
     FederatedLoginService,
     ClientRegistry,

@@ -6,3 +6,4 @@ export * from './validation';
 export * from './timeout';
 export * from './http-app';
 export * from './pagination';
+export * from './metrics';

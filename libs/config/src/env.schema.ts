@@ -126,6 +126,18 @@ export class EnvironmentVariables {
   RSA_REFRESH_TOKEN_TTL_SECONDS?: number;
 
   @Transform(toBool) @IsOptional() @IsBoolean()
+  PROACTIVE_REFRESH_ENABLED?: boolean;
+
+  @Transform(toInt) @IsOptional() @IsInt() @Min(1) @Max(86400)
+  PROACTIVE_REFRESH_INTERVAL_SECONDS?: number;
+
+  @Transform(toInt) @IsOptional() @IsInt() @Min(0) @Max(31536000)
+  PROACTIVE_REFRESH_WINDOW_SECONDS?: number;
+
+  @Transform(toInt) @IsOptional() @IsInt() @Min(1) @Max(100000)
+  PROACTIVE_REFRESH_MAX_PER_RUN?: number;
+
+  @Transform(toBool) @IsOptional() @IsBoolean()
   TRUST_PROXY?: boolean;
 
   @IsOptional() @IsIn(['error', 'warn', 'log', 'debug', 'verbose'])

@@ -61,6 +61,17 @@ describe('configuration schema', () => {
     expect(loadConfig({ ...valid, ADMIN_TOKENS: 'a-token, b-token ,' }).adminTokens).toEqual(['a-token', 'b-token']);
   });
 
+  it('proactive refresh: on by default, every 60 s, 120 s window, 100 per run; bad values name the variable', () => {
+    expect(loadConfig(valid).proactiveRefresh).toEqual({ enabled: true, intervalSeconds: 60, windowSeconds: 120, maxPerRun: 100 });
+    expect(loadConfig({ ...valid, PROACTIVE_REFRESH_ENABLED: 'false', PROACTIVE_REFRESH_MAX_PER_RUN: '5' }).proactiveRefresh).toMatchObject({
+      enabled: false,
+      maxPerRun: 5,
+    });
+    expect(
+      problemsOf({ ...valid, PROACTIVE_REFRESH_ENABLED: 'sometimes', PROACTIVE_REFRESH_INTERVAL_SECONDS: '0', PROACTIVE_REFRESH_WINDOW_SECONDS: '-1', PROACTIVE_REFRESH_MAX_PER_RUN: 'many' }).sort(),
+    ).toEqual(['PROACTIVE_REFRESH_ENABLED', 'PROACTIVE_REFRESH_INTERVAL_SECONDS', 'PROACTIVE_REFRESH_MAX_PER_RUN', 'PROACTIVE_REFRESH_WINDOW_SECONDS']);
+  });
+
   it('empty strings count as unset', () => {
     expect(loadConfig({ ...valid, API_PORT: '', DATABASE_URL: '' }).ports.api).toBe(3000);
   });

@@ -38,6 +38,8 @@ export class RsaConfig {
     proxyMaxResponseBytes: number;
   };
   readonly op: { accessTokenTtlSeconds: number; refreshTokenTtlSeconds: number };
+  /** Background refresh of the upstream tokens of owners with active delegations (apps/api). */
+  readonly proactiveRefresh: { enabled: boolean; intervalSeconds: number; windowSeconds: number; maxPerRun: number };
   readonly trustProxy: boolean;
   readonly logLevel: 'error' | 'warn' | 'log' | 'debug' | 'verbose';
 
@@ -83,6 +85,12 @@ export class RsaConfig {
     this.op = {
       accessTokenTtlSeconds: env.RSA_ACCESS_TOKEN_TTL_SECONDS ?? 600,
       refreshTokenTtlSeconds: env.RSA_REFRESH_TOKEN_TTL_SECONDS ?? 14 * 24 * 3600,
+    };
+    this.proactiveRefresh = {
+      enabled: env.PROACTIVE_REFRESH_ENABLED ?? true,
+      intervalSeconds: env.PROACTIVE_REFRESH_INTERVAL_SECONDS ?? 60,
+      windowSeconds: env.PROACTIVE_REFRESH_WINDOW_SECONDS ?? 120,
+      maxPerRun: env.PROACTIVE_REFRESH_MAX_PER_RUN ?? 100,
     };
     this.trustProxy = env.TRUST_PROXY ?? false;
     this.logLevel = (env.LOG_LEVEL as RsaConfig['logLevel']) ?? 'log';

@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager, In } from 'typeorm';
 import { AccountService } from '@rsa/auth';
 import { decodeCursor, encodeCursor } from '@rsa/common';
+import { RsaConfig } from '@rsa/config';
 import {
   AccountEntity,
   AuditService,
@@ -53,6 +54,7 @@ export class DelegationService implements OnModuleInit {
     private readonly audit: AuditService,
     private readonly accounts: AccountService,
     private readonly discovery: ResourceDiscoveryService,
+    private readonly config: RsaConfig,
   ) {}
 
   onModuleInit(): void {
@@ -154,8 +156,17 @@ export class DelegationService implements OnModuleInit {
     return view;
   }
 
-  /** The owner narrows the scopes or changes the expiry of an active delegation. */
-  async update(ownerId: string, id: string, change: { scopes?: string[]; expiresAt?: Date | null }, context: ActorContext): Promise<DelegationView> {
+  /**
+   * The owner narrows the scopes or changes the expiry of an active delegation. With `mayWiden`
+   * (operators only), the scopes may also grow, up to the scopes the alias offers.
+   */
+  async update(
+    ownerId: string,
+    id: string,
+    change: { scopes?: string[]; expiresAt?: Date | null },
+    context: ActorContext,
+    options: { mayWiden?: boolean } = {},
+  ): Promise<DelegationView> {
     await this.dataSource.transaction(async (manager) => {
       const row = await manager.findOne(GenericResourceAuthorizationEntity, {
         where: { id, ownerAccountId: ownerId },
@@ -171,7 +182,10 @@ export class DelegationService implements OnModuleInit {
         const next = [...new Set(change.scopes)];
         if (!next.length) throw DelegationError.invalid('scopes', 'at least one scope is required; to end the delegation, DELETE it');
         const widened = next.filter((s) => !before.scopes.includes(s));
-        if (widened.length) throw DelegationError.invalid('scopes', `scopes can only be narrowed; not granted before: ${widened.join(', ')}`);
+        if (widened.length && options.mayWiden) {
+          await this.checkAliasOffers(manager, row.aliasId, widened, 'scopes');
+          await manager.insert(GenericResourceAuthorizationScopeEntity, widened.map((scope) => ({ authorizationId: id, scope })));
+        } else if (widened.length) throw DelegationError.invalid('scopes', `scopes can only be narrowed; not granted before: ${widened.join(', ')}`);
         await manager.delete(GenericResourceAuthorizationScopeEntity, { authorizationId: id, scope: In(before.scopes.filter((s) => !next.includes(s))) });
       }
       if (change.expiresAt !== undefined) {
@@ -225,6 +239,89 @@ export class DelegationService implements OnModuleInit {
         manager,
       );
     });
+  }
+
+  /**
+   * Operators: grants one more scope on an active delegation, up to the scopes its alias offers
+   * (users can only narrow theirs; an operator repairing a delegation may widen it within the alias).
+   */
+  grantScope(id: string, scope: string, context: ActorContext): Promise<GenericResourceAuthorizationScopeEntity> {
+    return this.changeGrantedScope(id, { add: scope }, context) as Promise<GenericResourceAuthorizationScopeEntity>;
+  }
+
+  /** Operators: replaces one granted scope by another the alias offers (the scope row keeps its id). */
+  replaceScope(id: string, from: string, to: string, context: ActorContext): Promise<GenericResourceAuthorizationScopeEntity> {
+    return this.changeGrantedScope(id, { remove: from, add: to }, context) as Promise<GenericResourceAuthorizationScopeEntity>;
+  }
+
+  /** Operators: withdraws one granted scope. The last one cannot go (409): revoke the delegation instead. */
+  async withdrawScope(id: string, scope: string, context: ActorContext): Promise<void> {
+    await this.changeGrantedScope(id, { remove: scope }, context);
+  }
+
+  private async changeGrantedScope(
+    id: string,
+    op: { add?: string; remove?: string },
+    context: ActorContext,
+  ): Promise<GenericResourceAuthorizationScopeEntity | null> {
+    return this.dataSource.transaction(async (manager) => {
+      // Lock first, then read the scopes in a statement of their own: under READ COMMITTED a join
+      // in the locking statement could show scopes as they were before a concurrent change committed.
+      const row = await manager.findOne(GenericResourceAuthorizationEntity, { where: { id }, lock: { mode: 'pessimistic_write' } });
+      if (!row) throw DelegationError.notFound();
+      if (row.status !== 'active' || (row.expiresAt && row.expiresAt <= new Date())) {
+        throw DelegationError.conflict('only an active delegation can be changed');
+      }
+      const granted = await manager.find(GenericResourceAuthorizationScopeEntity, { where: { authorizationId: id } });
+      const before = granted.map((s) => s.scope).sort();
+      const removing = op.remove === undefined ? undefined : granted.find((s) => s.scope === op.remove);
+      if (op.remove !== undefined && !removing) throw DelegationError.notFound('granted scope');
+      if (op.add !== undefined) {
+        if (before.includes(op.add)) throw DelegationError.conflict(`scope "${op.add}" is granted already`, { field: 'scope' });
+        await this.checkAliasOffers(manager, row.aliasId, [op.add], 'scope');
+      }
+      const after = [...before.filter((s) => s !== op.remove), ...(op.add === undefined ? [] : [op.add])].sort();
+      if (!after.length) throw DelegationError.conflict('a delegation keeps at least one scope; revoke the delegation instead');
+
+      let result: GenericResourceAuthorizationScopeEntity | null = null;
+      try {
+        if (removing && op.add !== undefined) {
+          await manager.update(GenericResourceAuthorizationScopeEntity, { id: removing.id }, { scope: op.add });
+          result = { ...removing, scope: op.add };
+        } else if (removing) {
+          await manager.delete(GenericResourceAuthorizationScopeEntity, { id: removing.id });
+        } else {
+          result = await manager.save(manager.create(GenericResourceAuthorizationScopeEntity, { authorizationId: id, scope: op.add! }));
+        }
+      } catch (error) {
+        if ((error as { code?: string }).code === PG_UNIQUE_VIOLATION) throw DelegationError.conflict(`scope "${op.add}" is granted already`, { field: 'scope' });
+        throw error;
+      }
+      await manager.update(GenericResourceAuthorizationEntity, { id }, { updatedAt: () => 'now()' });
+      await this.audit.record(
+        {
+          actorType: context.actor.startsWith('admin:') ? 'admin' : 'user',
+          actorId: context.actor,
+          action: 'delegation.updated',
+          targetType: 'generic_resource_authorization',
+          targetId: id,
+          requestId: context.requestId,
+          details: { before: { scopes: before }, after: { scopes: after } },
+        },
+        manager,
+      );
+      return result;
+    });
+  }
+
+  /** Every scope must be offered by the alias; the alias scope rows are locked (FOR SHARE) so none is taken away meanwhile. */
+  private async checkAliasOffers(manager: EntityManager, aliasId: string, scopes: string[], field: string): Promise<void> {
+    const offered: { scope: string }[] = await manager.query(
+      'SELECT scope FROM generic_resource_alias_scope WHERE alias_id = $1 AND scope = ANY($2::text[]) FOR SHARE',
+      [aliasId, scopes],
+    );
+    const missing = scopes.filter((s) => !offered.some((o) => o.scope === s));
+    if (missing.length) throw DelegationError.invalid(field, `alias ${aliasId} does not offer scope(s): ${missing.join(', ')}`);
   }
 
   /** Marks active delegations whose expiry has passed as `expired` (read paths ignore them anyway). */
@@ -284,7 +381,10 @@ export class DelegationService implements OnModuleInit {
     }
     const email = delegate.email!.trim().toLowerCase();
     // Bind at once only to an account whose upstream verified that address; otherwise wait.
-    const account = await manager.findOne(AccountEntity, { where: { email, emailVerified: true }, order: { lastLoginAt: 'DESC' } });
+    const account = await manager.findOne(AccountEntity, {
+      where: { email, emailVerified: true, provider: this.config.upstream.issuer },
+      order: { lastLoginAt: 'DESC' },
+    });
     return { accountId: account?.id ?? null, email };
   }
 

@@ -66,13 +66,17 @@ export class RelatedClaimService {
       byOwner.set(resource.ownerAccountId, list);
     }
     const owners = [...byOwner.values()].map((resources) => resources[0]);
+    // The cache is read once, here: an entry that lapses while this request waits for slower owners
+    // must not cost its owner a token query (and an upstream call) of its own.
+    const cached = new Map(owners.map((o) => [o.ownerAccountId, this.cache.get(o.ownerAccountId)]));
     // Owners not in the cache: their token rows in one query, whatever their number.
-    const misses = owners.filter((o) => !this.cache.get(o.ownerAccountId)).map((o) => o.ownerAccountId);
+    const misses = owners.filter((o) => !cached.get(o.ownerAccountId)).map((o) => o.ownerAccountId);
     const rows = await this.vault.loadMany(misses);
-    const outcomes = await mapWithConcurrency(owners, this.config.resourceManagement.relatedConcurrency, (owner) =>
-      // undefined (not preloaded) lets the vault read the row itself, e.g. if the cache entry lapsed meanwhile.
-      this.ownerOutcome(owner, misses.includes(owner.ownerAccountId) ? (rows.get(owner.ownerAccountId) ?? null) : undefined, callerId, context.requestId),
-    );
+    const outcomes = await mapWithConcurrency(owners, this.config.resourceManagement.relatedConcurrency, async (owner): Promise<OwnerOutcome> => {
+      const details = cached.get(owner.ownerAccountId);
+      if (details) return { kind: 'available', details };
+      return this.ownerOutcome(owner, rows.get(owner.ownerAccountId) ?? null, callerId, context.requestId);
+    });
     const entries: RelatedEntry[] = [];
     owners.forEach((owner, index) => {
       const outcome = outcomes[index];
@@ -89,10 +93,12 @@ export class RelatedClaimService {
 
   private async ownerOutcome(
     owner: DelegatedResource,
-    tokenRow: UpstreamTokenEntity | null | undefined,
+    /** Preloaded by loadMany; null when the owner has no stored tokens. */
+    tokenRow: UpstreamTokenEntity | null,
     callerId: string,
     requestId?: string,
   ): Promise<OwnerOutcome> {
+    // Another request may have fetched this owner meanwhile.
     const cached = this.cache.get(owner.ownerAccountId);
     if (cached) return { kind: 'available', details: cached };
     const deadline = this.config.upstream.timeoutMs + 1000;

@@ -32,7 +32,7 @@ export class AdminTokenGuard implements CanActivate {
   async canActivate(context: ExecutionContext): Promise<boolean> {
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC, [context.getHandler(), context.getClass()])) return true;
     const req = context.switchToHttp().getRequest<Request>();
-    const match = /^Bearer ([\x21-\x7e]+)$/.exec(req.headers.authorization ?? '');
+    const match = /^Bearer ([\x21-\x7e]+)$/i.exec(req.headers.authorization ?? '');
     const presented = sha256(match?.[1] ?? '');
     let ok = false;
     for (const digest of this.digests) ok = timingSafeEqual(presented, digest) || ok;

@@ -1,5 +1,10 @@
 import { Module } from '@nestjs/common';
+import { AuthAdminModule } from '@rsa/auth';
+import { ClientsController } from './clients.controller';
 
-/** Admin: clients (being built). */
-@Module({})
+/** Admin: OAuth clients of the RSA (`/clients`). */
+@Module({
+  imports: [AuthAdminModule],
+  controllers: [ClientsController],
+})
 export class AdminClientsModule {}

@@ -134,14 +134,21 @@ export class ResourcesController {
     const queryIndex = rawUrl.indexOf('?');
     const rawPath = queryIndex >= 0 ? rawUrl.slice(0, queryIndex) : rawUrl;
     const rawQuery = queryIndex >= 0 ? rawUrl.slice(queryIndex + 1) : '';
-    const marker = rawPath.indexOf('/data');
-    const rawSubPath = rawPath.slice(marker + '/data'.length);
+    // Routing ignores case (`/DATA/`), so the sub-path starts right after this route's own `/data`,
+    // not at the first "/data" anywhere in the path.
+    const prefix = /^\/resources\/[^/]+\/data(?=\/|$)/i.exec(rawPath);
+    if (!prefix) throw notFound();
+    const rawSubPath = rawPath.slice(prefix[0].length);
     // Throws ProxyPathError (400) before any upstream call.
     this.proxy.buildUrl(access, rawSubPath, '');
 
     const method = req.method.toUpperCase();
     const needed = this.config.resourceManagement.methodScopes[method];
-    if (!needed) throw new HttpException({ error: 'method_not_allowed', message: `${method} is not allowed on resources` }, 405);
+    if (!needed) {
+      // RFC 9110 §15.5.6: a 405 names the methods that are allowed.
+      res.setHeader('Allow', Object.keys(this.config.resourceManagement.methodScopes).join(', '));
+      throw new HttpException({ error: 'method_not_allowed', message: `${method} is not allowed on resources` }, 405);
+    }
     if (access.role === 'delegate' && !access.scopes.includes(needed)) {
       throw new HttpException({ error: 'forbidden', message: `your delegation does not grant "${needed}"`, required_scope: needed }, 403);
     }
@@ -165,7 +172,8 @@ export class ResourcesController {
       body,
     });
     res.status(upstream.status);
-    for (const [name, value] of Object.entries(upstream.headers)) res.setHeader(name, value);
+    // Our own security headers (helmet) win over whatever the upstream sent under the same name.
+    for (const [name, value] of Object.entries(upstream.headers)) if (!res.hasHeader(name)) res.setHeader(name, value);
     res.setHeader('Cache-Control', 'no-store');
     res.end(method === 'HEAD' ? undefined : upstream.body);
   }

@@ -50,6 +50,14 @@ export class ClientRegistry {
     );
   }
 
+  /**
+   * A client secret as stored in `client_secret_enc`: encrypted, bound to the client id (a value copied
+   * to another client's row fails to decrypt). For writers other than `upsert` (the admin API).
+   */
+  encryptSecret(clientId: string, secret: string): string {
+    return this.cipher.encrypt(secret, secretAad(clientId));
+  }
+
   /** Client metadata as oidc-provider expects it, secret decrypted; undefined for unknown ids. */
   async findForProvider(clientId: string): Promise<AdapterPayload | undefined> {
     const row = await this.clients.findOne({ where: { clientId } });

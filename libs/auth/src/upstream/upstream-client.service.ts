@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import * as oidc from 'openid-client';
 import { RsaConfig } from '@rsa/config';
-import { fetchWithTimeout, isTimeoutError } from '@rsa/common';
+import { fetchWithTimeout, isTimeoutError, RsaMetrics } from '@rsa/common';
 import { UpstreamOAuthError, UpstreamSubjectMismatchError, UpstreamTimeoutError, UpstreamUnavailableError } from './upstream-errors';
 
 export interface UpstreamTokenSet {
@@ -37,7 +37,10 @@ export class UpstreamClient {
   private configuration?: Promise<oidc.Configuration>;
   private readonly fetch: typeof fetch;
 
-  constructor(private readonly config: RsaConfig) {
+  constructor(
+    private readonly config: RsaConfig,
+    private readonly metrics: RsaMetrics,
+  ) {
     this.fetch = fetchWithTimeout(config.upstream.timeoutMs);
   }
 
@@ -53,21 +56,25 @@ export class UpstreamClient {
         upstream.tokenAuthMethod === 'client_secret_post'
           ? oidc.ClientSecretPost(upstream.clientSecret)
           : oidc.ClientSecretBasic(upstream.clientSecret);
-      this.configuration = oidc
-        .discovery(new URL(upstream.issuer), upstream.clientId, undefined, auth, {
-          // Plain http only for http issuers (development, tests); never relaxed for https.
-          execute: this.config.insecureUpstream ? [oidc.allowInsecureRequests] : [],
-          [oidc.customFetch]: this.fetch,
-          timeout: Math.ceil(upstream.timeoutMs / 1000),
-        })
-        .then((configuration) => {
-          configuration[oidc.customFetch] = this.fetch;
-          return configuration;
-        })
-        .catch((error: unknown) => {
-          this.configuration = undefined;
-          throw this.translate('discovery', error);
-        });
+      this.configuration = this.timed('discovery', () =>
+        oidc
+          .discovery(new URL(upstream.issuer), upstream.clientId, undefined, auth, {
+            // Plain http only for http issuers (development, tests); never relaxed for https.
+            execute: this.config.insecureUpstream ? [oidc.allowInsecureRequests] : [],
+            [oidc.customFetch]: this.fetch,
+            timeout: Math.ceil(upstream.timeoutMs / 1000),
+          })
+          .then((configuration) => {
+            configuration[oidc.customFetch] = this.fetch;
+            return configuration;
+          })
+          .catch((error: unknown) => {
+            throw this.translate('discovery', error);
+          }),
+      ).catch((error: unknown) => {
+        this.configuration = undefined;
+        throw error;
+      });
     }
     return this.configuration;
   }
@@ -96,17 +103,18 @@ export class UpstreamClient {
     checks: { state: string; nonce: string; codeVerifier: string },
   ): Promise<UpstreamLoginResult> {
     const configuration = await this.getConfiguration();
-    let response: Awaited<ReturnType<typeof oidc.authorizationCodeGrant>>;
-    try {
-      response = await oidc.authorizationCodeGrant(configuration, currentUrl, {
-        pkceCodeVerifier: checks.codeVerifier,
-        expectedState: checks.state,
-        expectedNonce: checks.nonce,
-        idTokenExpected: true,
-      });
-    } catch (error) {
-      throw this.translate('authorization code exchange', error);
-    }
+    const response = await this.timed('authorization_code', () =>
+      oidc
+        .authorizationCodeGrant(configuration, currentUrl, {
+          pkceCodeVerifier: checks.codeVerifier,
+          expectedState: checks.state,
+          expectedNonce: checks.nonce,
+          idTokenExpected: true,
+        })
+        .catch((error: unknown) => {
+          throw this.translate('authorization code exchange', error);
+        }),
+    );
     const idClaims = response.claims();
     if (!idClaims) throw new UpstreamUnavailableError('authorization code exchange', 'no ID token');
     const userinfo = await this.fetchUserInfo(response.access_token, idClaims.sub);
@@ -118,32 +126,54 @@ export class UpstreamClient {
 
   async refresh(refreshToken: string): Promise<UpstreamTokenSet> {
     const configuration = await this.getConfiguration();
-    try {
-      return toTokenSet(await oidc.refreshTokenGrant(configuration, refreshToken));
-    } catch (error) {
-      throw this.translate('refresh', error);
-    }
+    return this.timed('refresh', async () => {
+      try {
+        return toTokenSet(await oidc.refreshTokenGrant(configuration, refreshToken));
+      } catch (error) {
+        throw this.translate('refresh', error);
+      }
+    });
   }
 
   /** The upstream userinfo; the `sub` must match (OIDC Core §5.3.2), else this throws. */
   async fetchUserInfo(accessToken: string, expectedSub: string): Promise<Record<string, unknown> & { sub: string }> {
     const configuration = await this.getConfiguration();
-    try {
-      return (await oidc.fetchUserInfo(configuration, accessToken, expectedSub)) as Record<string, unknown> & { sub: string };
-    } catch (error) {
-      throw this.translate('userinfo', error);
-    }
+    return this.timed('userinfo', async () => {
+      try {
+        return (await oidc.fetchUserInfo(configuration, accessToken, expectedSub)) as Record<string, unknown> & { sub: string };
+      } catch (error) {
+        throw this.translate('userinfo', error);
+      }
+    });
   }
 
   /** RFC 7009 revocation, where the upstream offers it; returns false when it does not. */
   async revoke(token: string, hint: 'refresh_token' | 'access_token'): Promise<boolean> {
     const configuration = await this.getConfiguration();
     if (!configuration.serverMetadata().revocation_endpoint) return false;
+    return this.timed('revocation', async () => {
+      try {
+        await oidc.tokenRevocation(configuration, token, { token_type_hint: hint });
+        return true;
+      } catch (error) {
+        throw this.translate('revocation', error);
+      }
+    });
+  }
+
+  /** Observes the call's latency (rsa_upstream_request_duration_seconds); errors are already translated. */
+  private async timed<T>(operation: string, call: () => Promise<T>): Promise<T> {
+    const end = this.metrics.upstreamRequests.startTimer({ operation });
     try {
-      await oidc.tokenRevocation(configuration, token, { token_type_hint: hint });
-      return true;
+      const result = await call();
+      end({ outcome: 'success' });
+      return result;
     } catch (error) {
-      throw this.translate('revocation', error);
+      end({
+        outcome:
+          error instanceof UpstreamOAuthError ? 'oauth_error' : error instanceof UpstreamTimeoutError ? 'timeout' : 'error',
+      });
+      throw error;
     }
   }
 
@@ -153,8 +183,9 @@ export class UpstreamClient {
       return error;
     }
     if (isTimeoutError(error)) return new UpstreamTimeoutError(what, this.config.upstream.timeoutMs);
-    const detail = error as { code?: string; cause?: { attribute?: string } };
-    if (detail.code === 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED' && detail.cause?.attribute === 'sub') {
+    // openid-client wraps oauth4webapi's error: the compared attribute is on the cause's cause.
+    const detail = error as { code?: string; cause?: { attribute?: string; cause?: { attribute?: string } } };
+    if (detail.code === 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED' && (detail.cause?.attribute ?? detail.cause?.cause?.attribute) === 'sub') {
       return new UpstreamSubjectMismatchError(what);
     }
     if (error instanceof oidc.ResponseBodyError) {

@@ -3,8 +3,9 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource, EntityManager, In } from 'typeorm';
+import { DomainError, RsaMetrics } from '@rsa/common';
 import { RsaConfig } from '@rsa/config';
-import { AuditService, RefreshOutcome, StoredTokenStatus, TokenStatus, UpstreamTokenEntity } from '@rsa/database';
+import { AuditEventInput, AuditService, RefreshOutcome, StoredTokenStatus, TokenStatus, UpstreamTokenEntity } from '@rsa/database';
 import { columnAad, TokenCipher } from '../crypto/token-cipher';
 import { UpstreamClient, UpstreamTokenSet } from '../upstream/upstream-client.service';
 import {
@@ -17,6 +18,34 @@ import {
 const TABLE = 'upstream_token';
 /** Used when the upstream omits `expires_in` (RFC 6749 §5.1 only recommends it). */
 const DEFAULT_EXPIRES_IN_SECONDS = 300;
+
+/** What started a refresh (the `trigger` label of rsa_upstream_token_refreshes_total). */
+export type RefreshTrigger = 'on_demand' | 'admin' | 'proactive';
+
+/** What happened to one token at the upstream's RFC 7009 revocation endpoint. */
+export type RevocationStep = 'revoked' | 'unsupported' | 'failed' | 'absent';
+
+export interface RevocationResult {
+  previousStatus: TokenStatus;
+  upstream: { refreshToken: RevocationStep; accessToken: RevocationStep };
+}
+
+/** A row claimed for a proactive refresh: this instance holds its lease. */
+export interface ClaimedRefresh {
+  accountId: string;
+  version: number;
+}
+
+interface FlightOptions {
+  /** Refresh even if the access token is still usable. */
+  force: boolean;
+  trigger: RefreshTrigger;
+  /**
+   * An audit event (an admin's force refresh) to record with the result: in the same transaction as
+   * the token update when this flight writes one, on its own when another flight did the work.
+   */
+  audit?: AuditEventInput;
+}
 
 /**
  * Keeps each account's upstream tokens encrypted and usable.
@@ -42,6 +71,7 @@ export class UpstreamTokenVault {
     private readonly upstream: UpstreamClient,
     private readonly config: RsaConfig,
     private readonly audit: AuditService,
+    private readonly metrics: RsaMetrics,
   ) {
     // Long enough for one upstream call; short enough that a crashed holder blocks nobody for long.
     this.leaseMs = config.upstream.timeoutMs + 5000;
@@ -103,7 +133,7 @@ export class UpstreamTokenVault {
     const row = preloaded ?? (await this.load(accountId));
     const usable = this.usableAccessToken(row);
     if (usable) return usable;
-    return this.singleFlight(accountId, false, row.version);
+    return this.singleFlight(accountId, { force: false, trigger: 'on_demand' }, row.version);
   }
 
   /**
@@ -142,9 +172,160 @@ export class UpstreamTokenVault {
     );
   }
 
-  /** Refreshes now even if the access token is still valid (admin "force refresh"). */
-  async forceRefresh(accountId: string): Promise<void> {
-    await this.singleFlight(accountId, true);
+  /**
+   * Refreshes now even if the access token is still valid (admin "force refresh"), through the same
+   * single flight and lease as every other refresh. `audit` is recorded with the outcome (see
+   * FlightOptions). Throws UpstreamTokenError when the refresh fails; the failure is recorded.
+   */
+  async forceRefresh(accountId: string, options: { audit?: AuditEventInput; trigger?: RefreshTrigger } = {}): Promise<void> {
+    await this.singleFlight(accountId, { force: true, trigger: options.trigger ?? 'admin', audit: options.audit });
+  }
+
+  /**
+   * Revokes the account's upstream tokens: at the upstream where it offers RFC 7009 revocation
+   * (the refresh token first, which ends the grant at most providers, then the access token), then
+   * locally: the row stays with status `revoked` and no token material (`refresh_token_enc` and
+   * `id_token_enc` NULL, `access_token_enc` empty: the column is NOT NULL). A later login of the
+   * owner stores fresh tokens and makes it `valid` again.
+   *
+   * Runs holding the refresh lease, so no refresh can store tokens we are revoking; the upstream is
+   * called without a transaction open. `audit` commits with the local change; local deletion happens
+   * even when the upstream revocation fails (the result says so).
+   */
+  async revoke(accountId: string, audit: AuditEventInput): Promise<RevocationResult> {
+    await this.load(accountId);
+    await this.acquireLease(accountId);
+    try {
+      return await this.revokeHoldingLease(accountId, audit);
+    } catch (error) {
+      // Never leave the lease to expire on its own (a no-op once the revocation cleared it).
+      await this.releaseLease(accountId).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private async revokeHoldingLease(accountId: string, audit: AuditEventInput): Promise<RevocationResult> {
+    const row = await this.load(accountId);
+    const previousStatus = this.effectiveStatus(row);
+    const failures: Record<string, string> = {};
+    const revokeAtUpstream = async (column: 'refresh_token' | 'access_token', enc: string | null): Promise<RevocationStep> => {
+      if (!enc || row.status === 'revoked') return 'absent';
+      try {
+        const token = this.cipher.decrypt(enc, columnAad(TABLE, column, accountId));
+        return (await this.upstream.revoke(token, column)) ? 'revoked' : 'unsupported';
+      } catch (error) {
+        failures[column] = (error as DomainError).code ?? (error as Error).name;
+        return 'failed';
+      }
+    };
+    // RFC 7009 §2: revoking the refresh token should also end the grant's access tokens; revoke the
+    // access token as well, for upstreams that do not.
+    const refreshToken = await revokeAtUpstream('refresh_token', row.refreshTokenEnc);
+    const accessToken = await revokeAtUpstream('access_token', row.accessTokenEnc);
+    const upstream = { refreshToken, accessToken };
+    const updated = await this.dataSource.transaction(async (manager) => {
+      const result = await manager
+        .createQueryBuilder()
+        .update(UpstreamTokenEntity)
+        .set({
+          status: 'revoked',
+          accessTokenEnc: '',
+          refreshTokenEnc: null,
+          idTokenEnc: null,
+          accessTokenExpiresAt: () => 'LEAST(access_token_expires_at, now())',
+          refreshTokenExpiresAt: null,
+          refreshLeaseUntil: null,
+          refreshLeaseOwner: null,
+          version: () => 'version + 1',
+        })
+        // A login that stored new tokens meanwhile (logins do not wait for the lease) is not undone.
+        .where('id = :id AND version = :version', { id: row.id, version: row.version })
+        .execute();
+      if (!result.affected) return false;
+      await this.audit.record(
+        withResult(audit, 'success', {
+          previous_status: previousStatus,
+          upstream_revocation: { refresh_token: refreshToken, access_token: accessToken },
+          ...(Object.keys(failures).length ? { upstream_errors: failures } : {}),
+        }),
+        manager,
+      );
+      return true;
+    });
+    if (!updated) {
+      await this.releaseLease(accountId);
+      await this.audit.record(withResult(audit, 'failure', { previous_status: previousStatus, reason: 'concurrent_login' }));
+      throw new DomainError('CONFLICT', 'the owner logged in again while the tokens were being revoked; check and retry', {
+        account_id: accountId,
+      });
+    }
+    this.logger.log(`upstream tokens of account ${accountId} revoked (upstream: refresh ${refreshToken}, access ${accessToken})`);
+    return { previousStatus, upstream };
+  }
+
+  /**
+   * Proactive refresh, step 1: claims the refresh lease of up to `limit` rows of this provider whose
+   * owner has an active, unexpired delegation and whose access token (or refresh token, when its
+   * expiry is known) expires within `windowSeconds`, and whose refresh token is still alive. Rows
+   * refreshed (or tried) in the last `minGapSeconds` are left alone, so a failing upstream is asked
+   * at most once per gap and account. One statement: `FOR UPDATE SKIP LOCKED` lets instances that
+   * claim at the same moment pass each other, and the lease, committed with the claim, keeps every
+   * other refresh of the row (on demand, other instances) away until this one is done.
+   */
+  async claimDueForRefresh(options: {
+    windowSeconds: number;
+    minGapSeconds: number;
+    limit: number;
+    /** Accounts not to claim again (already tried in this run). */
+    exclude?: string[];
+  }): Promise<ClaimedRefresh[]> {
+    const rows = await this.dataSource.query<{ account_id: string; version: number }[]>(
+      `UPDATE upstream_token u
+          SET refresh_lease_owner = $1, refresh_lease_until = now() + make_interval(secs => $2)
+        WHERE u.id IN (
+                SELECT t.id FROM upstream_token t
+                 WHERE t.provider = $3
+                   AND t.status IN ('valid', 'refresh_failing')
+                   AND t.refresh_token_enc IS NOT NULL
+                   AND (t.refresh_token_expires_at IS NULL OR t.refresh_token_expires_at > now())
+                   AND (t.refresh_lease_until IS NULL OR t.refresh_lease_until < now())
+                   -- the access token or the (known) refresh token expiry falls in the window; one
+                   -- expression, the same as the ORDER BY, so an expression index can serve both
+                   AND LEAST(t.access_token_expires_at, COALESCE(t.refresh_token_expires_at, 'infinity'::timestamptz))
+                       <= now() + make_interval(secs => $4)
+                   AND (t.last_refresh_at IS NULL OR t.last_refresh_at < now() - make_interval(secs => $5))
+                   AND t.account_id <> ALL($7::uuid[])
+                   AND EXISTS (SELECT 1 FROM generic_resource_authorization a
+                                WHERE a.owner_account_id = t.account_id AND a.status = 'active'
+                                  AND (a.expires_at IS NULL OR a.expires_at > now()))
+                 ORDER BY LEAST(t.access_token_expires_at, COALESCE(t.refresh_token_expires_at, 'infinity'::timestamptz))
+                 LIMIT $6
+                   FOR UPDATE OF t SKIP LOCKED)
+          AND (u.refresh_lease_until IS NULL OR u.refresh_lease_until < now())
+      RETURNING u.account_id, u.version`,
+      [this.instanceId, this.leaseMs / 1000, this.provider, options.windowSeconds, options.minGapSeconds, options.limit, options.exclude ?? []],
+    );
+    // node-postgres returns [rows, count] for UPDATE … RETURNING through TypeORM's query().
+    const returned = (Array.isArray(rows[0]) ? rows[0] : rows) as { account_id: string; version: number }[];
+    return returned.map((r) => ({ accountId: r.account_id, version: Number(r.version) }));
+  }
+
+  /**
+   * Proactive refresh, step 2: refreshes a row claimed by claimDueForRefresh (this instance holds
+   * its lease). Callers in this process share the flight; callers elsewhere wait for the version to
+   * move, as with any refresh. Throws UpstreamTokenError when the refresh fails (recorded).
+   */
+  async refreshClaimed(claim: ClaimedRefresh): Promise<void> {
+    const promise = this.refreshHoldingLease(claim.accountId, claim.version, { force: true, trigger: 'proactive' });
+    if (!this.inflight.has(claim.accountId)) {
+      this.inflight.set(claim.accountId, promise);
+      void promise
+        .finally(() => {
+          if (this.inflight.get(claim.accountId) === promise) this.inflight.delete(claim.accountId);
+        })
+        .catch(() => undefined);
+    }
+    await promise;
   }
 
   /** The status an operator sees; `refreshable` is derived from the expiry at read time. */
@@ -156,15 +337,29 @@ export class UpstreamTokenVault {
   }
 
   /** `seenVersion`: the version of the row the caller found unusable (compared against, not re-read). */
-  private singleFlight(accountId: string, force = false, seenVersion?: number): Promise<string> {
+  private singleFlight(accountId: string, options: FlightOptions, seenVersion?: number): Promise<string> {
     const existing = this.inflight.get(accountId);
-    if (existing) return existing;
-    const promise = this.refreshAcrossInstances(accountId, force, seenVersion).finally(() => this.inflight.delete(accountId));
+    if (existing) return options.audit ? this.auditJoined(existing, options.audit) : existing;
+    const promise: Promise<string> = this.refreshAcrossInstances(accountId, options, seenVersion).finally(() => {
+      if (this.inflight.get(accountId) === promise) this.inflight.delete(accountId);
+    });
     this.inflight.set(accountId, promise);
     return promise;
   }
 
-  private async refreshAcrossInstances(accountId: string, force: boolean, seenVersion?: number): Promise<string> {
+  /** An audited caller that joined another flight of this process: the result is audited on its own. */
+  private async auditJoined(flight: Promise<string>, audit: AuditEventInput): Promise<string> {
+    try {
+      const token = await flight;
+      await this.audit.record(withResult(audit, 'success', { result: 'concurrent_refresh', status: 'valid' }));
+      return token;
+    } catch (error) {
+      await this.audit.record(withResult(audit, 'failure', { result: 'concurrent_refresh_failed', error: (error as DomainError).code }));
+      throw error;
+    }
+  }
+
+  private async refreshAcrossInstances(accountId: string, options: FlightOptions, seenVersion?: number): Promise<string> {
     // Re-reading here could already see another instance's refresh, which would then look like
     // our starting point and be refreshed again.
     const startVersion = seenVersion ?? (await this.load(accountId)).version;
@@ -172,7 +367,7 @@ export class UpstreamTokenVault {
     let delay = 20;
     for (;;) {
       if (await this.claimLease(accountId)) {
-        return this.refreshHoldingLease(accountId, startVersion, force);
+        return this.refreshHoldingLease(accountId, startVersion, options);
       }
       // Another instance is refreshing: wait for its result instead of refreshing again.
       await sleep(delay);
@@ -180,14 +375,19 @@ export class UpstreamTokenVault {
       const row = await this.load(accountId);
       if (row.version !== startVersion) {
         if (row.lastRefreshOutcome && row.lastRefreshOutcome !== 'success') {
+          await this.auditAlone(options, 'failure', { result: 'concurrent_refresh_failed', refresh_outcome: row.lastRefreshOutcome, status: row.status });
           throw failureFor(row.lastRefreshOutcome, 'the concurrent refresh failed');
         }
         // Tokens newer than the ones we came for: take them unless already expired (no skew), or
         // an upstream whose tokens live shorter than the skew would be refreshed once per waiter.
         const usable = this.usableAccessToken(row, false, 0);
-        if (usable) return usable;
+        if (usable) {
+          await this.auditAlone(options, 'success', { result: 'concurrent_refresh', status: 'valid' });
+          return usable;
+        }
       }
       if (Date.now() > deadline) {
+        await this.auditAlone(options, 'failure', { result: 'timeout_waiting_for_concurrent_refresh' });
         throw new UpstreamTokenError('upstream_timeout', 'timed out waiting for a concurrent refresh');
       }
     }
@@ -209,35 +409,50 @@ export class UpstreamTokenVault {
     return (result.affected ?? 0) > 0;
   }
 
-  private async refreshHoldingLease(accountId: string, startVersion: number, force: boolean): Promise<string> {
+  /** Waits (polling, like refreshAcrossInstances) until this instance holds the account's lease. */
+  private async acquireLease(accountId: string): Promise<void> {
+    const deadline = Date.now() + this.leaseMs + this.config.upstream.timeoutMs;
+    for (let delay = 20; !(await this.claimLease(accountId)); delay = Math.min(delay * 2, 250)) {
+      if (Date.now() > deadline) throw new UpstreamTokenError('upstream_timeout', 'timed out waiting for a concurrent refresh');
+      await sleep(delay);
+    }
+  }
+
+  private async refreshHoldingLease(accountId: string, startVersion: number, options: FlightOptions): Promise<string> {
     try {
-      return await this.refreshUnderLease(accountId, startVersion, force);
+      return await this.refreshUnderLease(accountId, startVersion, options);
     } catch (error) {
       // Whatever failed (a ciphertext that does not decrypt, a database error), never leave the lease
       // to expire on its own: every caller on every instance would wait for it. A no-op when the
       // failure was already recorded (recordFailure clears the lease).
       await this.releaseLease(accountId).catch(() => undefined);
+      // UpstreamTokenErrors were audited where they arose; anything else is audited here.
+      if (!(error instanceof UpstreamTokenError)) {
+        await this.auditAlone(options, 'failure', { result: 'error', error: (error as DomainError).code ?? (error as Error).name }).catch(() => undefined);
+      }
       throw error;
     }
   }
 
-  private async refreshUnderLease(accountId: string, startVersion: number, force: boolean): Promise<string> {
+  private async refreshUnderLease(accountId: string, startVersion: number, options: FlightOptions): Promise<string> {
     const row = await this.load(accountId);
     // Someone may have refreshed (or the owner logged in) between our read and our claim: use their
     // result unless already expired (no skew, see refreshAcrossInstances).
     const newerTokens = row.version !== startVersion && row.status === 'valid';
-    const usable = newerTokens ? this.usableAccessToken(row, true, 0) : force ? null : this.usableAccessToken(row, true);
+    const usable = newerTokens ? this.usableAccessToken(row, true, 0) : options.force ? null : this.usableAccessToken(row, true);
     if (usable) {
       await this.releaseLease(accountId);
+      await this.auditAlone(options, 'success', { result: 'concurrent_refresh', status: 'valid' });
       return usable;
     }
     if (row.status === 'reauth_required' || row.status === 'revoked') {
       await this.releaseLease(accountId);
+      await this.auditAlone(options, 'failure', { result: 'not_refreshable', status: row.status });
       throw new UpstreamTokenError('owner_login_required', `upstream token is ${row.status}`);
     }
     const refreshExpired = row.refreshTokenExpiresAt && row.refreshTokenExpiresAt <= new Date();
     if (!row.refreshTokenEnc || refreshExpired) {
-      await this.recordFailure(row, 'reauth_required', 'invalid_grant', 'no usable refresh token');
+      await this.recordFailure(row, 'reauth_required', 'invalid_grant', 'no usable refresh token', options);
       throw new UpstreamTokenError('owner_login_required', 'no usable refresh token');
     }
     const refreshToken = this.cipher.decrypt(row.refreshTokenEnc, columnAad(TABLE, 'refresh_token', accountId));
@@ -247,21 +462,42 @@ export class UpstreamTokenVault {
     } catch (error) {
       if (error instanceof UpstreamOAuthError && error.oauthError === 'invalid_grant') {
         // The grant is gone (expired, revoked, or a rotated token was replayed): only a new login helps.
-        await this.recordFailure(row, 'reauth_required', 'invalid_grant', error.message);
+        await this.recordFailure(row, 'reauth_required', 'invalid_grant', error.message, options);
         throw new UpstreamTokenError('owner_login_required', 'the upstream refused the refresh token');
       }
       const outcome: RefreshOutcome = error instanceof UpstreamTimeoutError ? 'upstream_timeout' : 'upstream_error';
-      await this.recordFailure(row, 'refresh_failing', outcome, (error as Error).message);
+      await this.recordFailure(row, 'refresh_failing', outcome, (error as Error).message, options);
       throw failureFor(outcome, (error as Error).message);
     }
-    await this.storeRefreshed(row, tokens);
+    await this.storeRefreshed(row, tokens, options);
     return tokens.accessToken;
   }
 
-  private async storeRefreshed(row: UpstreamTokenEntity, tokens: UpstreamTokenSet): Promise<void> {
+  /** Records `options.audit` (if any) on its own, when this flight wrote nothing it could commit with. */
+  private async auditAlone(options: FlightOptions, outcome: 'success' | 'failure', details: Record<string, unknown>): Promise<void> {
+    if (options.audit) await this.audit.record(withResult(options.audit, outcome, details));
+  }
+
+  private async storeRefreshed(row: UpstreamTokenEntity, tokens: UpstreamTokenSet, options: FlightOptions): Promise<void> {
     const now = Date.now();
-    // One statement: the rotated refresh token and the new access token commit together, with the lease.
-    await this.dataSource
+    // One statement: the rotated refresh token and the new access token commit together, with the
+    // lease (and, for an admin's force refresh, with its audit event).
+    await this.inTransactionIf(!!options.audit, async (manager) => {
+      await this.storeRefreshedWith(manager, row, tokens, now);
+      if (options.audit) {
+        await this.audit.record(withResult(options.audit, 'success', { result: 'refreshed', refresh_outcome: 'success', status: 'valid' }), manager);
+      }
+    });
+    this.metrics.refreshes.inc({ outcome: 'success', trigger: options.trigger });
+  }
+
+  /** A transaction only when several statements must commit together; one statement needs none. */
+  private inTransactionIf(wanted: boolean, work: (manager: EntityManager) => Promise<void>): Promise<void> {
+    return wanted ? this.dataSource.transaction(work) : work(this.dataSource.manager);
+  }
+
+  private async storeRefreshedWith(manager: EntityManager, row: UpstreamTokenEntity, tokens: UpstreamTokenSet, now: number): Promise<void> {
+    await manager
       .createQueryBuilder()
       .update(UpstreamTokenEntity)
       .set({
@@ -287,6 +523,7 @@ export class UpstreamTokenVault {
     status: StoredTokenStatus,
     outcome: RefreshOutcome,
     message: string,
+    options: FlightOptions,
   ): Promise<void> {
     this.logger.warn(`refresh for account ${row.accountId} failed: ${outcome}`);
     await this.dataSource.transaction(async (manager) => {
@@ -312,11 +549,15 @@ export class UpstreamTokenVault {
           targetType: 'account',
           targetId: row.accountId,
           outcome: 'failure',
-          details: { outcome, previous_status: row.status },
+          details: { outcome, previous_status: row.status, trigger: options.trigger },
         },
         manager,
       );
+      if (options.audit) {
+        await this.audit.record(withResult(options.audit, 'failure', { result: 'failed', refresh_outcome: outcome, status }), manager);
+      }
     });
+    this.metrics.refreshes.inc({ outcome, trigger: options.trigger });
   }
 
   private async releaseLease(accountId: string): Promise<void> {
@@ -356,6 +597,10 @@ export class UpstreamTokenVault {
         : (previous?.idTokenEnc ?? null),
     };
   }
+}
+
+function withResult(audit: AuditEventInput, outcome: 'success' | 'failure', details: Record<string, unknown>): AuditEventInput {
+  return { ...audit, outcome, details: { ...audit.details, ...details } };
 }
 
 function failureFor(outcome: RefreshOutcome, message: string): UpstreamTokenError {

@@ -27,6 +27,8 @@ export type RefreshOutcome = (typeof REFRESH_OUTCOMES)[number];
 @Entity('upstream_token')
 @Unique('uq_upstream_token_account_provider', ['accountId', 'provider'])
 @Index('ix_upstream_token_status_expiry', ['status', 'accessTokenExpiresAt'])
+// An expression index for the proactive refresh claim; created by migration ProactiveRefreshIndex.
+@Index('ix_upstream_token_proactive_due', { synchronize: false })
 export class UpstreamTokenEntity {
   @PrimaryGeneratedColumn('uuid')
   id: string;

@@ -4,10 +4,12 @@ import {
   ArrayMaxSize,
   ArrayMinSize,
   IsArray,
+  IsDefined,
   IsEmail,
   IsIn,
   IsInt,
   IsISO8601,
+  IsObject,
   IsOptional,
   IsString,
   IsUUID,
@@ -59,6 +61,8 @@ export class CreateDelegationDto {
   expires_at?: string;
 
   @ApiProperty({ type: DelegateDto, description: 'Exactly one of `sub` or `email`' })
+  @IsDefined()
+  @IsObject()
   @ValidateNested()
   @Type(() => DelegateDto)
   delegate: DelegateDto;
