@@ -3,6 +3,7 @@ import {
   IsBoolean,
   IsIn,
   IsInt,
+  IsNotEmpty,
   IsOptional,
   IsString,
   Matches,
@@ -21,6 +22,8 @@ const KEY_RING = /^[A-Za-z0-9_-]{1,32}:[A-Za-z0-9+/=_-]{40,}(\s*,\s*[A-Za-z0-9_-
 const METHOD_SCOPES = /^\s*[A-Z]+\s*=\s*[\x21\x23-\x5B\x5D-\x7E]+\s*(,\s*[A-Z]+\s*=\s*[\x21\x23-\x5B\x5D-\x7E]+\s*)*$/;
 const SCOPE_NAME = /^[\x21\x23-\x5B\x5D-\x7E]+$/; // RFC 6749 §3.3 scope-token
 
+// class-validator runs a property's decorators bottom-up and we stop at the first failure, so the
+// presence and type checks are written last: "API_PORT: must be an integer number", not a range.
 const toInt = ({ value }: { value: unknown }) =>
   value === undefined || value === '' ? undefined : /^-?\d+$/.test(String(value)) ? Number(value) : value;
 const toBool = ({ value }: { value: unknown }) => {
@@ -41,7 +44,7 @@ export class EnvironmentVariables {
   @IsOptional() @Matches(DATABASE_URL, { message: 'must be a postgres:// or postgresql:// URL' })
   DATABASE_URL?: string;
 
-  @Transform(toInt) @IsOptional() @IsInt() @Min(1) @Max(200)
+  @Transform(toInt) @IsOptional() @Min(1) @Max(200) @IsInt()
   DATABASE_POOL_SIZE?: number;
 
   @Transform(toBool) @IsOptional() @IsBoolean()
@@ -50,25 +53,25 @@ export class EnvironmentVariables {
   @IsOptional() @IsString() @MinLength(1)
   EMBEDDED_DATA_DIR?: string;
 
-  @Matches(HTTP_URL, { message: 'must be an http(s) URL without a trailing slash, query or fragment' })
+  @Matches(HTTP_URL, { message: 'must be an http(s) URL without a trailing slash, query or fragment' }) @IsNotEmpty({ message: 'is required' })
   RSA_ISSUER: string;
 
-  @Transform(toInt) @IsOptional() @IsInt() @Min(0) @Max(65535)
+  @Transform(toInt) @IsOptional() @Min(0) @Max(65535) @IsInt()
   API_PORT?: number;
 
-  @Transform(toInt) @IsOptional() @IsInt() @Min(0) @Max(65535)
+  @Transform(toInt) @IsOptional() @Min(0) @Max(65535) @IsInt()
   ADMIN_PORT?: number;
 
-  @Transform(toInt) @IsOptional() @IsInt() @Min(0) @Max(65535)
+  @Transform(toInt) @IsOptional() @Min(0) @Max(65535) @IsInt()
   DEV_UPSTREAM_PORT?: number;
 
-  @Matches(HTTP_URL, { message: 'must be an http(s) URL without a trailing slash, query or fragment' })
+  @Matches(HTTP_URL, { message: 'must be an http(s) URL without a trailing slash, query or fragment' }) @IsNotEmpty({ message: 'is required' })
   UPSTREAM_ISSUER: string;
 
-  @IsString() @MinLength(1)
+  @MinLength(1) @IsString() @IsNotEmpty({ message: 'is required' })
   UPSTREAM_CLIENT_ID: string;
 
-  @IsString() @MinLength(1)
+  @MinLength(1) @IsString() @IsNotEmpty({ message: 'is required' })
   UPSTREAM_CLIENT_SECRET: string;
 
   @IsOptional() @IsIn(['client_secret_basic', 'client_secret_post'])
@@ -77,16 +80,16 @@ export class EnvironmentVariables {
   @IsOptional() @IsString() @Matches(/(^|\s)openid(\s|$)/, { message: 'must include openid' })
   UPSTREAM_SCOPES?: string;
 
-  @Matches(HTTP_URL, { message: 'must be an http(s) URL without a trailing slash, query or fragment' })
+  @Matches(HTTP_URL, { message: 'must be an http(s) URL without a trailing slash, query or fragment' }) @IsNotEmpty({ message: 'is required' })
   UPSTREAM_RESOURCE_BASE_URL: string;
 
-  @Transform(toInt) @IsOptional() @IsInt() @Min(100) @Max(120000)
+  @Transform(toInt) @IsOptional() @Min(100) @Max(120000) @IsInt()
   UPSTREAM_TIMEOUT_MS?: number;
 
-  @Transform(toInt) @IsOptional() @IsInt() @Min(0) @Max(3600)
+  @Transform(toInt) @IsOptional() @Min(0) @Max(3600) @IsInt()
   UPSTREAM_REFRESH_SKEW_SECONDS?: number;
 
-  @Matches(KEY_RING, { message: 'must be a comma-separated list of kid:base64key entries (32-byte keys)' })
+  @Matches(KEY_RING, { message: 'must be a comma-separated list of kid:base64key entries (32-byte keys)' }) @IsNotEmpty({ message: 'is required' })
   TOKEN_ENCRYPTION_KEYS: string;
 
   @IsOptional() @IsString()
@@ -98,43 +101,43 @@ export class EnvironmentVariables {
   @IsOptional() @Matches(SCOPE_NAME, { message: 'must be a single OAuth scope token' })
   SCOPE_DELEGATIONS?: string;
 
-  @Transform(toInt) @IsOptional() @IsInt() @Min(0) @Max(3600)
+  @Transform(toInt) @IsOptional() @Min(0) @Max(3600) @IsInt()
   USERINFO_CACHE_TTL_SECONDS?: number;
 
   @Transform(toBool) @IsOptional() @IsBoolean()
   RESOURCE_MANAGEMENT_ENABLED?: boolean;
 
-  @Transform(toInt) @IsOptional() @IsInt() @Min(0) @Max(3600)
+  @Transform(toInt) @IsOptional() @Min(0) @Max(3600) @IsInt()
   RELATED_CACHE_TTL_SECONDS?: number;
 
-  @Transform(toInt) @IsOptional() @IsInt() @Min(1) @Max(64)
+  @Transform(toInt) @IsOptional() @Min(1) @Max(64) @IsInt()
   RELATED_CONCURRENCY?: number;
 
   @IsOptional() @Matches(METHOD_SCOPES, { message: 'must be a comma-separated list of METHOD=scope entries, e.g. GET=read,POST=write' })
   RESOURCE_METHOD_SCOPES?: string;
 
-  @Transform(toInt) @IsOptional() @IsInt() @Min(0) @Max(86400)
+  @Transform(toInt) @IsOptional() @Min(0) @Max(86400) @IsInt()
   RESOURCE_DISCOVERY_STALE_SECONDS?: number;
 
-  @Transform(toInt) @IsOptional() @IsInt() @Min(1024) @Max(104857600)
+  @Transform(toInt) @IsOptional() @Min(1024) @Max(104857600) @IsInt()
   PROXY_MAX_RESPONSE_BYTES?: number;
 
-  @Transform(toInt) @IsOptional() @IsInt() @Min(60) @Max(86400)
+  @Transform(toInt) @IsOptional() @Min(60) @Max(86400) @IsInt()
   RSA_ACCESS_TOKEN_TTL_SECONDS?: number;
 
-  @Transform(toInt) @IsOptional() @IsInt() @Min(300) @Max(31536000)
+  @Transform(toInt) @IsOptional() @Min(300) @Max(31536000) @IsInt()
   RSA_REFRESH_TOKEN_TTL_SECONDS?: number;
 
   @Transform(toBool) @IsOptional() @IsBoolean()
   PROACTIVE_REFRESH_ENABLED?: boolean;
 
-  @Transform(toInt) @IsOptional() @IsInt() @Min(1) @Max(86400)
+  @Transform(toInt) @IsOptional() @Min(1) @Max(86400) @IsInt()
   PROACTIVE_REFRESH_INTERVAL_SECONDS?: number;
 
-  @Transform(toInt) @IsOptional() @IsInt() @Min(0) @Max(31536000)
+  @Transform(toInt) @IsOptional() @Min(0) @Max(31536000) @IsInt()
   PROACTIVE_REFRESH_WINDOW_SECONDS?: number;
 
-  @Transform(toInt) @IsOptional() @IsInt() @Min(1) @Max(100000)
+  @Transform(toInt) @IsOptional() @Min(1) @Max(100000) @IsInt()
   PROACTIVE_REFRESH_MAX_PER_RUN?: number;
 
   @Transform(toBool) @IsOptional() @IsBoolean()
@@ -161,7 +164,7 @@ export function validateEnvironment(env: Record<string, string | undefined>): En
     Object.entries(env).filter(([, v]) => v !== undefined && v !== ''),
   );
   const instance = plainToInstance(EnvironmentVariables, known, { enableImplicitConversion: false });
-  const errors: ValidationError[] = validateSync(instance, { skipMissingProperties: false, forbidUnknownValues: false });
+  const errors: ValidationError[] = validateSync(instance, { skipMissingProperties: false, forbidUnknownValues: false, stopAtFirstError: true });
   if (errors.length) {
     throw new ConfigValidationError(
       errors.map((e) => ({

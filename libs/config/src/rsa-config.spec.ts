@@ -43,6 +43,12 @@ describe('configuration schema', () => {
     expect(problemsOf({ ...valid, SCOPE_RELATED: 'two words' })).toEqual(['SCOPE_RELATED']);
   });
 
+  it('says what is wrong in plain words: the type before the range, "is required" for a missing value', () => {
+    expect(() => loadConfig({ ...valid, API_PORT: 'eighty' })).toThrow('API_PORT: must be an integer number');
+    expect(() => loadConfig({ ...valid, API_PORT: '70000' })).toThrow('API_PORT: must not be greater than 65535');
+    expect(() => loadConfig({ ...valid, UPSTREAM_CLIENT_ID: undefined })).toThrow('UPSTREAM_CLIENT_ID: is required');
+  });
+
   it('a missing required variable is named, all at once', () => {
     const { UPSTREAM_ISSUER: _i, UPSTREAM_CLIENT_SECRET: _s, ...rest } = valid;
     expect(problemsOf(rest).sort()).toEqual(['UPSTREAM_CLIENT_SECRET', 'UPSTREAM_ISSUER']);
