@@ -140,6 +140,30 @@ export class EnvironmentVariables {
   @Transform(toInt) @IsOptional() @Min(1) @Max(100000) @IsInt()
   PROACTIVE_REFRESH_MAX_PER_RUN?: number;
 
+  @Transform(toInt) @IsOptional() @Min(0) @Max(5) @IsInt()
+  UPSTREAM_REFRESH_MAX_RETRIES?: number;
+
+  @Transform(toInt) @IsOptional() @Min(10) @Max(60000) @IsInt()
+  UPSTREAM_REFRESH_BACKOFF_MS?: number;
+
+  @Transform(toInt) @IsOptional() @Min(1024) @Max(10485760) @IsInt()
+  UPSTREAM_MAX_RESPONSE_BYTES?: number;
+
+  @Transform(toBool) @IsOptional() @IsBoolean()
+  RATE_LIMIT_ENABLED?: boolean;
+
+  @Transform(toInt) @IsOptional() @Min(1) @Max(3600) @IsInt()
+  RATE_LIMIT_WINDOW_SECONDS?: number;
+
+  @Transform(toInt) @IsOptional() @Min(1) @Max(1000000) @IsInt()
+  RATE_LIMIT_LOGIN_MAX?: number;
+
+  @Transform(toInt) @IsOptional() @Min(1) @Max(1000000) @IsInt()
+  RATE_LIMIT_TOKEN_MAX?: number;
+
+  @Transform(toInt) @IsOptional() @Min(1) @Max(1000000) @IsInt()
+  RATE_LIMIT_ADMIN_MAX?: number;
+
   @Transform(toBool) @IsOptional() @IsBoolean()
   TRUST_PROXY?: boolean;
 

@@ -40,6 +40,12 @@ export class RsaConfig {
   readonly op: { accessTokenTtlSeconds: number; refreshTokenTtlSeconds: number };
   /** Background refresh of the upstream tokens of owners with active delegations (apps/api). */
   readonly proactiveRefresh: { enabled: boolean; intervalSeconds: number; windowSeconds: number; maxPerRun: number };
+  /** Retries of a refresh after a timeout or a 5xx/429 (never after invalid_grant), with exponential backoff. */
+  readonly refreshRetry: { maxRetries: number; backoffMs: number };
+  /** Largest body accepted from the upstream's token, userinfo and discovery endpoints. */
+  readonly upstreamMaxResponseBytes: number;
+  /** Per-client-IP limits over a fixed window, shared by all instances through PostgreSQL. */
+  readonly rateLimit: { enabled: boolean; windowSeconds: number; loginMax: number; tokenMax: number; adminMax: number };
   readonly trustProxy: boolean;
   readonly logLevel: 'error' | 'warn' | 'log' | 'debug' | 'verbose';
 
@@ -85,6 +91,15 @@ export class RsaConfig {
     this.op = {
       accessTokenTtlSeconds: env.RSA_ACCESS_TOKEN_TTL_SECONDS ?? 600,
       refreshTokenTtlSeconds: env.RSA_REFRESH_TOKEN_TTL_SECONDS ?? 14 * 24 * 3600,
+    };
+    this.refreshRetry = { maxRetries: env.UPSTREAM_REFRESH_MAX_RETRIES ?? 2, backoffMs: env.UPSTREAM_REFRESH_BACKOFF_MS ?? 200 };
+    this.upstreamMaxResponseBytes = env.UPSTREAM_MAX_RESPONSE_BYTES ?? 1024 * 1024;
+    this.rateLimit = {
+      enabled: env.RATE_LIMIT_ENABLED ?? true,
+      windowSeconds: env.RATE_LIMIT_WINDOW_SECONDS ?? 60,
+      loginMax: env.RATE_LIMIT_LOGIN_MAX ?? 30,
+      tokenMax: env.RATE_LIMIT_TOKEN_MAX ?? 120,
+      adminMax: env.RATE_LIMIT_ADMIN_MAX ?? 600,
     };
     this.proactiveRefresh = {
       enabled: env.PROACTIVE_REFRESH_ENABLED ?? true,
