@@ -67,6 +67,9 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
     LOG_LEVEL: 'warn',
     // The background job would refresh owners at moments no test chose; suites run it with runOnce().
     PROACTIVE_REFRESH_ENABLED: 'false',
+    // Every suite signs in and calls the token endpoint from 127.0.0.1 on one shared database; the
+    // limits are tested (enabled) in test/security/rate-limits.e2e-spec.ts.
+    RATE_LIMIT_ENABLED: 'false',
     ...options.env,
   });
   const api = await createApiApp(config);

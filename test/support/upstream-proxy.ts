@@ -1,4 +1,4 @@
-import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DataSource } from 'typeorm';
 import { getDataSourceToken } from '@nestjs/typeorm';
@@ -16,6 +16,34 @@ export interface ProxiedRequest {
   path: string;
   /** the request body (form-encoded for the token endpoint) */
   body: string;
+  /** the request headers (e.g. `authorization`, to tell whose token a userinfo request carries) */
+  headers?: IncomingHttpHeaders;
+}
+
+/** A request as the proxy saw it, with when it arrived (Date.now()). */
+export interface RecordedRequest extends ProxiedRequest {
+  at: number;
+}
+
+/**
+ * An answer the proxy gives itself, without forwarding (the upstream never sees the request).
+ * `body` is sent as is; `streamBytes` instead streams that many bytes of JSON-ish filler in 64 KiB
+ * chunks (chunked, no Content-Length unless `declareLength`), stopping when the client goes away.
+ */
+export interface FaultResponse {
+  status: number;
+  headers?: Record<string, string>;
+  body?: string;
+  streamBytes?: number;
+  declareLength?: boolean;
+}
+
+/** What happened to a streamed (`streamBytes`) answer. */
+export interface StreamReport {
+  /** bytes the socket accepted before the stream ended */
+  bytesWritten: number;
+  /** true when the client closed the connection before the whole body was sent */
+  clientClosedEarly: boolean;
 }
 
 /**
@@ -34,12 +62,78 @@ export interface UpstreamProxy {
   delay: ((request: ProxiedRequest) => number) | null;
   /** How many requests have been held (never answered) so far. */
   readonly held: number;
+  /** Answer matching requests with this instead of forwarding them (null: forward). */
+  respond: ((request: ProxiedRequest) => FaultResponse | null) | null;
+  /**
+   * Forward matching requests, let the upstream answer completely (it has committed whatever the
+   * request did), then reset the client's connection instead of passing the answer on.
+   */
+  resetAfterForward: ((request: ProxiedRequest) => boolean) | null;
+  /** Every request received, in order (clear it with `requests.length = 0`). */
+  readonly requests: RecordedRequest[];
+  /** One report per finished `streamBytes` answer, in order. */
+  readonly streams: StreamReport[];
   close(): Promise<void>;
+}
+
+const STREAM_CHUNK = Buffer.alloc(64 * 1024, 'x');
+
+/** Writes `total` bytes with backpressure; resolves with what the socket took, early if the client leaves. */
+function streamFiller(res: ServerResponse, total: number): Promise<StreamReport> {
+  return new Promise((resolve) => {
+    let written = 0;
+    let closed = false;
+    const finish = () => resolve({ bytesWritten: written, clientClosedEarly: closed && written < total });
+    res.on('close', () => {
+      if (written < total) {
+        closed = true;
+        finish();
+      }
+    });
+    const pump = () => {
+      while (!closed && written < total) {
+        const chunk = STREAM_CHUNK.subarray(0, Math.min(STREAM_CHUNK.length, total - written));
+        written += chunk.length;
+        if (!res.write(chunk)) {
+          res.once('drain', pump);
+          return;
+        }
+      }
+      if (!closed) res.end(finish);
+    };
+    pump();
+  });
 }
 
 export async function startUpstreamProxy(): Promise<UpstreamProxy> {
   const heldResponses = new Set<ServerResponse>();
   let heldCount = 0;
+  const requests: RecordedRequest[] = [];
+  const streams: StreamReport[] = [];
+
+  const answer = (res: ServerResponse, fault: FaultResponse): void => {
+    const headers: Record<string, string | number> = { ...fault.headers };
+    if (fault.streamBytes !== undefined) {
+      if (fault.declareLength) headers['content-length'] = fault.streamBytes;
+      res.writeHead(fault.status, headers);
+      void streamFiller(res, fault.streamBytes).then((report) => streams.push(report));
+      return;
+    }
+    res.writeHead(fault.status, headers).end(fault.body ?? '');
+  };
+
+  /** Forwards, lets the upstream answer in full, then resets the client's connection. */
+  const forwardThenReset = (req: IncomingMessage, res: ServerResponse, body: Buffer): void => {
+    const upstreamReq = httpRequest(
+      { host: '127.0.0.1', port: proxy.targetPort, method: req.method, path: req.url, headers: req.headers },
+      (upstreamRes) => {
+        upstreamRes.resume();
+        upstreamRes.on('end', () => res.socket?.resetAndDestroy());
+      },
+    );
+    upstreamReq.on('error', () => res.socket?.resetAndDestroy());
+    upstreamReq.end(body);
+  };
 
   const forward = (req: IncomingMessage, res: ServerResponse, body: Buffer): void => {
     if (!proxy.targetPort) {
@@ -65,7 +159,17 @@ export async function startUpstreamProxy(): Promise<UpstreamProxy> {
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
-      const described = { method: req.method ?? 'GET', path: req.url ?? '/', body: body.toString('utf8') };
+      const described = { method: req.method ?? 'GET', path: req.url ?? '/', body: body.toString('utf8'), headers: req.headers };
+      requests.push({ ...described, at: Date.now() });
+      const fault = proxy.respond?.(described);
+      if (fault) {
+        answer(res, fault);
+        return;
+      }
+      if (proxy.resetAfterForward?.(described)) {
+        forwardThenReset(req, res, body);
+        return;
+      }
       if (proxy.hold?.(described)) {
         heldCount += 1;
         heldResponses.add(res);
@@ -87,6 +191,10 @@ export async function startUpstreamProxy(): Promise<UpstreamProxy> {
     port,
     hold: null,
     delay: null,
+    respond: null,
+    resetAfterForward: null,
+    requests,
+    streams,
     get held() {
       return heldCount;
     },
@@ -135,6 +243,8 @@ export async function startStackBehindUpstreamProxy(
     LOG_LEVEL: 'warn',
     // The background job would refresh owners at moments no test chose; suites run it with runOnce().
     PROACTIVE_REFRESH_ENABLED: 'false',
+    // As in startStack: suites sign in from 127.0.0.1 many times; the limits have their own suite.
+    RATE_LIMIT_ENABLED: 'false',
     ...options.env,
   });
   const api = await createApiApp(config);
@@ -159,6 +269,8 @@ export async function startStackBehindUpstreamProxy(
     async close() {
       proxy.hold = null;
       proxy.delay = null;
+      proxy.respond = null;
+      proxy.resetAfterForward = null;
       await api.close();
       await proxy.close();
       await upstream.close();

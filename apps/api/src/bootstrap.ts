@@ -2,9 +2,12 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { NextFunction, Request, Response } from 'express';
 import type { Provider } from 'oidc-provider';
-import { isOpPath, OIDC_PROVIDER } from '@rsa/auth';
+import { getDataSourceToken } from '@nestjs/typeorm';
+import type { DataSource } from 'typeorm';
+import { isOpPath, OIDC_PROVIDER, OP_ROUTE_PREFIX } from '@rsa/auth';
 import { applyHttpDefaults, logLevelsUpTo, setupSwagger } from '@rsa/common';
 import { RsaConfig } from '@rsa/config';
+import { rateLimitMiddleware, RateLimitStore } from '@rsa/database';
 import { ApiModule } from './api.module';
 
 /**
@@ -18,6 +21,24 @@ export async function createApiApp(config: RsaConfig): Promise<NestExpressApplic
     rawBody: true,
   });
   applyHttpDefaults(app, { trustProxy: config.trustProxy, https: config.issuer.startsWith('https://') });
+
+  // Login and token rate limits per client IP, shared across instances; before the OP, whose routes
+  // Nest never sees.
+  const op = OP_ROUTE_PREFIX.toLowerCase();
+  app.use(
+    rateLimitMiddleware(new RateLimitStore(app.get<DataSource>(getDataSourceToken())), {
+      enabled: config.rateLimit.enabled,
+      windowSeconds: config.rateLimit.windowSeconds,
+      rules: [
+        { name: 'token', max: config.rateLimit.tokenMax, matches: (path) => path === `${op}/token` },
+        {
+          name: 'login',
+          max: config.rateLimit.loginMax,
+          matches: (path) => path === `${op}/auth` || path.startsWith(`${op}/auth/`) || path === '/interaction' || path.startsWith('/interaction/'),
+        },
+      ],
+    }),
+  );
 
   // oidc-provider parses its own bodies, so it must see requests before Nest's body parser.
   const provider = app.get<Provider>(OIDC_PROVIDER);

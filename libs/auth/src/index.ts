@@ -20,3 +20,4 @@ export * from './admin/admin.errors';
 export * from './admin/client-admin.service';
 export * from './admin/account-admin.service';
 export * from './admin/auth-admin.module';
+export * from './crypto/reencrypt.service';

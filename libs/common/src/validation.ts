@@ -1,4 +1,4 @@
-import { BadRequestException, ValidationError, ValidationPipe } from '@nestjs/common';
+import { ArgumentMetadata, BadRequestException, ValidationError, ValidationPipe } from '@nestjs/common';
 
 function flatten(errors: ValidationError[], parent = ''): { field: string; messages: string[] }[] {
   return errors.flatMap((e) => {
@@ -8,9 +8,49 @@ function flatten(errors: ValidationError[], parent = ''): { field: string; messa
   });
 }
 
-/** The one ValidationPipe (APP_PIPE): unknown properties are refused, each bad field is named. */
+const PROTOTYPE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+const refuse = (field: string, message: string) =>
+  new BadRequestException({ error: 'invalid_request', message: 'Validation failed', fields: [{ field: field || '(body)', messages: [message] }] });
+
+/**
+ * Refuses, at any depth and with the validation error shape:
+ * - `__proto__`, `constructor` or `prototype` keys: JSON.parse keeps them as own properties and
+ *   class-transformer skips them, so whitelisting never sees them — they would be dropped silently
+ *   instead of refused like any unknown property;
+ * - NUL characters in strings or keys: PostgreSQL text cannot hold them, so they would reach the
+ *   database only to fail there as a 500.
+ */
+export function assertNoPrototypeKeys(value: unknown, parent = ''): void {
+  if (typeof value === 'string') {
+    if (value.includes('\u0000')) throw refuse(parent, `${parent || 'value'} must not contain NUL characters`);
+    return;
+  }
+  if (Array.isArray(value)) {
+    value.forEach((item, index) => assertNoPrototypeKeys(item, `${parent}[${index}]`));
+    return;
+  }
+  if (!value || typeof value !== 'object') return;
+  for (const key of Object.keys(value)) {
+    const field = parent ? `${parent}.${key}` : key;
+    if (PROTOTYPE_KEYS.has(key)) throw refuse(field, `property ${field} should not exist`);
+    if (key.includes('\u0000')) throw refuse(parent, 'property names must not contain NUL characters');
+    assertNoPrototypeKeys((value as Record<string, unknown>)[key], field);
+  }
+}
+
+/** ValidationPipe that first refuses prototype keys and NUL characters in bodies and query strings (before it strips them). */
+class RsaValidationPipe extends ValidationPipe {
+  override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    if (metadata.type === 'body' || metadata.type === 'query') assertNoPrototypeKeys(value);
+    if (metadata.type === 'param') assertNoPrototypeKeys(value, metadata.data ?? 'param');
+    return super.transform(value, metadata);
+  }
+}
+
+/** The one ValidationPipe (APP_PIPE): unknown properties (prototype keys included) are refused, each bad field is named. */
 export function createValidationPipe(): ValidationPipe {
-  return new ValidationPipe({
+  return new RsaValidationPipe({
     whitelist: true,
     forbidNonWhitelisted: true,
     transform: true,

@@ -128,7 +128,8 @@ function parseMethodScopes(value: string): Record<string, string> {
   );
 }
 
-function parseKeyRing(value: string): KeyRingEntry[] {
+/** Parses `TOKEN_ENCRYPTION_KEYS` (`kid:base64key,…`, first key encrypts); throws ConfigValidationError. */
+export function parseKeyRing(value: string): KeyRingEntry[] {
   const seen = new Set<string>();
   return value.split(',').map((entry) => {
     const [kid, b64] = entry.trim().split(':');

@@ -6,3 +6,4 @@ export * from './audit-query.service';
 export * from './database-health.service';
 export * from './database.module';
 export { MIGRATIONS } from './migrations';
+export * from './rate-limit';

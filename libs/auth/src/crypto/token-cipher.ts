@@ -30,6 +30,11 @@ export class TokenCipher {
     this.current = config.tokenEncryptionKeys[0];
   }
 
+  /** A cipher for a key ring alone (scripts such as `keys:reencrypt` that need no other configuration). */
+  static forKeyRing(keys: KeyRingEntry[]): TokenCipher {
+    return new TokenCipher({ tokenEncryptionKeys: keys } as Pick<RsaConfig, 'tokenEncryptionKeys'> as RsaConfig);
+  }
+
   /** The `kid` new ciphertexts are written with. */
   get currentKeyId(): string {
     return this.current.kid;

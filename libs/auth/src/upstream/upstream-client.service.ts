@@ -1,7 +1,8 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import * as oidc from 'openid-client';
 import { RsaConfig } from '@rsa/config';
-import { fetchWithTimeout, isTimeoutError, RsaMetrics } from '@rsa/common';
+import { fetchWithTimeout, isTimeoutError, ResponseTooLargeError, RsaMetrics } from '@rsa/common';
 import { UpstreamOAuthError, UpstreamSubjectMismatchError, UpstreamTimeoutError, UpstreamUnavailableError } from './upstream-errors';
 
 export interface UpstreamTokenSet {
@@ -27,21 +28,57 @@ export interface UpstreamLoginResult {
   claims: Record<string, unknown> & { sub: string };
 }
 
+/** Options of one upstream call. */
+export interface UpstreamCallOptions {
+  /** Epoch milliseconds the call must finish by (its timeout is the smaller of this and UPSTREAM_TIMEOUT_MS). */
+  deadline?: number;
+}
+
+/** An HTTP status the upstream client never accepts (5xx, 429, 3xx), raised inside customFetch. */
+class RejectedStatus extends Error {
+  constructor(
+    readonly status: number,
+    readonly retryAfterMs?: number,
+  ) {
+    super(status >= 300 && status < 400 ? `redirect (HTTP ${status}) not followed` : `HTTP ${status}`);
+    this.name = 'RejectedStatus';
+  }
+}
+
 /**
  * The RSA as a confidential OAuth client of the upstream provider (openid-client). Every call is
- * bounded by UPSTREAM_TIMEOUT_MS; discovery is cached and retried on the next call if it failed.
+ * bounded by UPSTREAM_TIMEOUT_MS (or the caller's shorter deadline); discovery is cached and
+ * retried on the next call if it failed. Every response passes customFetch, which never follows a
+ * redirect, reads at most UPSTREAM_MAX_RESPONSE_BYTES of body (aborting beyond it), and turns
+ * 5xx/429 answers (with their Retry-After) and redirects into UpstreamUnavailableError.
  */
 @Injectable()
 export class UpstreamClient {
   private readonly logger = new Logger(UpstreamClient.name);
   private configuration?: Promise<oidc.Configuration>;
   private readonly fetch: typeof fetch;
+  /** The deadline of the call in progress (per async context), read by customFetch. */
+  private readonly deadline = new AsyncLocalStorage<number | undefined>();
 
   constructor(
     private readonly config: RsaConfig,
     private readonly metrics: RsaMetrics,
   ) {
-    this.fetch = fetchWithTimeout(config.upstream.timeoutMs);
+    const bounded = fetchWithTimeout(config.upstream.timeoutMs, {
+      maxResponseBytes: config.upstreamMaxResponseBytes,
+      remainingMs: () => {
+        const deadline = this.deadline.getStore();
+        return deadline === undefined ? undefined : deadline - Date.now();
+      },
+    });
+    this.fetch = async (input, init = {}) => {
+      // oauth4webapi asks for `manual` already; never leave it to a default that follows.
+      const response = await bounded(input, { ...init, redirect: 'manual' });
+      if ((response.status >= 300 && response.status < 400) || response.status >= 500 || response.status === 429) {
+        throw new RejectedStatus(response.status, parseRetryAfter(response.headers.get('retry-after')));
+      }
+      return response;
+    };
   }
 
   get callbackUrl(): string {
@@ -124,11 +161,11 @@ export class UpstreamClient {
     };
   }
 
-  async refresh(refreshToken: string): Promise<UpstreamTokenSet> {
+  async refresh(refreshToken: string, options: UpstreamCallOptions = {}): Promise<UpstreamTokenSet> {
     const configuration = await this.getConfiguration();
     return this.timed('refresh', async () => {
       try {
-        return toTokenSet(await oidc.refreshTokenGrant(configuration, refreshToken));
+        return toTokenSet(await this.deadline.run(options.deadline, () => oidc.refreshTokenGrant(configuration, refreshToken)));
       } catch (error) {
         throw this.translate('refresh', error);
       }
@@ -182,6 +219,17 @@ export class UpstreamClient {
     if (error instanceof UpstreamOAuthError || error instanceof UpstreamTimeoutError || error instanceof UpstreamUnavailableError) {
       return error;
     }
+    // Raised in customFetch; openid-client wraps them ("something went wrong", cause: ours).
+    const rejected = findCause(error, RejectedStatus);
+    if (rejected) {
+      this.logger.warn(`upstream ${what} failed: ${rejected.message}`);
+      return new UpstreamUnavailableError(what, rejected.message, { status: rejected.status, retryAfterMs: rejected.retryAfterMs });
+    }
+    const tooLarge = findCause(error, ResponseTooLargeError);
+    if (tooLarge) {
+      this.logger.warn(`upstream ${what} failed: ${tooLarge.message}`);
+      return new UpstreamUnavailableError(what, tooLarge.message);
+    }
     if (isTimeoutError(error)) return new UpstreamTimeoutError(what, this.config.upstream.timeoutMs);
     // openid-client wraps oauth4webapi's error: the compared attribute is on the cause's cause.
     const detail = error as { code?: string; cause?: { attribute?: string; cause?: { attribute?: string } } };
@@ -200,6 +248,24 @@ export class UpstreamClient {
     this.logger.warn(`upstream ${what} failed: ${message}`);
     return new UpstreamUnavailableError(what, message);
   }
+}
+
+/** The first error of class `type` in the cause chain of `error` (itself included). */
+function findCause<T extends Error>(error: unknown, type: new (...args: never[]) => T): T | undefined {
+  let e: unknown = error;
+  for (let depth = 0; e && depth < 6; depth++) {
+    if (e instanceof type) return e;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/** RFC 9110 §10.2.3: delay-seconds or an HTTP-date; undefined when absent or unreadable. */
+function parseRetryAfter(value: string | null): number | undefined {
+  if (!value) return undefined;
+  if (/^\s*\d+\s*$/.test(value)) return Number(value) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
 }
 
 function toTokenSet(response: oidc.TokenEndpointResponse): UpstreamTokenSet {

@@ -9,10 +9,12 @@ import { AuditEventInput, AuditService, RefreshOutcome, StoredTokenStatus, Token
 import { columnAad, TokenCipher } from '../crypto/token-cipher';
 import { UpstreamClient, UpstreamTokenSet } from '../upstream/upstream-client.service';
 import {
+  isTransientUpstreamError,
   UpstreamOAuthError,
   UpstreamTimeoutError,
   UpstreamTokenError,
   UpstreamFailureReason,
+  UpstreamUnavailableError,
 } from '../upstream/upstream-errors';
 
 const TABLE = 'upstream_token';
@@ -34,6 +36,17 @@ export interface RevocationResult {
 export interface ClaimedRefresh {
   accountId: string;
   version: number;
+}
+
+/**
+ * The upstream rotated the tokens but we could not store them: the stored refresh token is dead.
+ * `leaseKept`: not even the reauth_required mark could be written, so the lease stays until it
+ * expires (nobody presents the old refresh token before then; after, the upstream refuses it).
+ */
+class RotationNotStoredError extends UpstreamTokenError {
+  constructor(readonly leaseKept: boolean) {
+    super('owner_login_required', 'the upstream rotated the tokens but storing them failed; the owner must log in again');
+  }
 }
 
 interface FlightOptions {
@@ -424,8 +437,10 @@ export class UpstreamTokenVault {
     } catch (error) {
       // Whatever failed (a ciphertext that does not decrypt, a database error), never leave the lease
       // to expire on its own: every caller on every instance would wait for it. A no-op when the
-      // failure was already recorded (recordFailure clears the lease).
-      await this.releaseLease(accountId).catch(() => undefined);
+      // failure was already recorded (recordFailure clears the lease). The one exception: rotated
+      // tokens we could neither store nor mark unusable, where the lease is all that keeps the
+      // dead refresh token from being presented again (see failClosedAfterLostStore).
+      if (!(error instanceof RotationNotStoredError && error.leaseKept)) await this.releaseLease(accountId).catch(() => undefined);
       // UpstreamTokenErrors were audited where they arose; anything else is audited here.
       if (!(error instanceof UpstreamTokenError)) {
         await this.auditAlone(options, 'failure', { result: 'error', error: (error as DomainError).code ?? (error as Error).name }).catch(() => undefined);
@@ -458,7 +473,7 @@ export class UpstreamTokenVault {
     const refreshToken = this.cipher.decrypt(row.refreshTokenEnc, columnAad(TABLE, 'refresh_token', accountId));
     let tokens: UpstreamTokenSet;
     try {
-      tokens = await this.upstream.refresh(refreshToken);
+      tokens = await this.refreshWithRetries(refreshToken);
     } catch (error) {
       if (error instanceof UpstreamOAuthError && error.oauthError === 'invalid_grant') {
         // The grant is gone (expired, revoked, or a rotated token was replayed): only a new login helps.
@@ -469,8 +484,90 @@ export class UpstreamTokenVault {
       await this.recordFailure(row, 'refresh_failing', outcome, (error as Error).message, options);
       throw failureFor(outcome, (error as Error).message);
     }
-    await this.storeRefreshed(row, tokens, options);
+    try {
+      await this.storeRefreshed(row, tokens, options);
+    } catch (error) {
+      return this.failClosedAfterLostStore(row, tokens, error, options);
+    }
     return tokens.accessToken;
+  }
+
+  /**
+   * One refresh grant, tried again after a timeout or a 5xx/429 answer (never after an OAuth error,
+   * a connection reset or an unusable answer: see isTransientUpstreamError) up to
+   * `refreshRetry.maxRetries` times, waiting `backoffMs`, then twice that, … or the upstream's
+   * Retry-After when longer. Everything, waits included, ends within UPSTREAM_TIMEOUT_MS of the
+   * first attempt (well inside the lease): a wait that would pass the deadline is not made, and
+   * each attempt's own timeout is what is left of it.
+   */
+  private async refreshWithRetries(refreshToken: string): Promise<UpstreamTokenSet> {
+    const { maxRetries, backoffMs } = this.config.refreshRetry;
+    const deadline = Date.now() + this.config.upstream.timeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.upstream.refresh(refreshToken, { deadline });
+      } catch (error) {
+        if (attempt >= maxRetries || !isTransientUpstreamError(error)) throw error;
+        const retryAfterMs = error instanceof UpstreamUnavailableError ? error.http?.retryAfterMs : undefined;
+        const wait = Math.max(backoffMs * 2 ** attempt, retryAfterMs ?? 0);
+        if (Date.now() + wait >= deadline) throw error;
+        this.logger.warn(`refresh attempt ${attempt + 1} failed (${(error as Error).message}); retrying in ${wait} ms`);
+        await sleep(wait);
+      }
+    }
+  }
+
+  /**
+   * The upstream answered a refresh (and, rotating, has already invalidated the refresh token we
+   * hold) but storing the answer failed. Fail closed: the stored refresh token must never be
+   * presented again, so the row becomes `reauth_required` without it, in a statement of its own
+   * (the one that failed may fail again), and is audited; the new refresh token, which we cannot
+   * keep, is revoked at the upstream where it can be. If even the mark cannot be written the lease
+   * is kept: nobody refreshes until it expires, and then the upstream refuses the dead token
+   * (`invalid_grant`, which marks the row). Either way the caller gets `owner_login_required`.
+   */
+  private async failClosedAfterLostStore(row: UpstreamTokenEntity, tokens: UpstreamTokenSet, cause: unknown, options: FlightOptions): Promise<never> {
+    const why = (cause as DomainError).code ?? (cause as Error).name ?? 'error';
+    this.logger.error(`refresh for account ${row.accountId}: the upstream rotated the tokens but storing them failed (${why}); failing closed`);
+    let marked = false;
+    try {
+      const result = await this.dataSource
+        .createQueryBuilder()
+        .update(UpstreamTokenEntity)
+        .set({
+          status: 'reauth_required',
+          refreshTokenEnc: null,
+          lastRefreshAt: () => 'now()',
+          lastRefreshOutcome: 'invalid_grant',
+          lastRefreshError: `the rotated tokens could not be stored (${why}); the owner must log in again`.slice(0, 1000),
+          consecutiveFailures: () => 'consecutive_failures + 1',
+          refreshLeaseUntil: null,
+          refreshLeaseOwner: null,
+          version: () => 'version + 1',
+        })
+        // Not over a login that stored fresh tokens meanwhile (it moved the version and cleared our lease).
+        .where('id = :id AND version = :version AND refresh_lease_owner = :owner', { id: row.id, version: row.version, owner: this.instanceId })
+        .execute();
+      marked = true;
+      if (result.affected) {
+        await this.audit
+          .record({
+            actorType: 'system',
+            action: 'upstream_token.reauth_required',
+            targetType: 'account',
+            targetId: row.accountId,
+            outcome: 'failure',
+            details: { outcome: 'store_failed', previous_status: row.status, trigger: options.trigger },
+          })
+          .catch(() => undefined);
+      }
+    } catch (error) {
+      this.logger.error(`account ${row.accountId}: could not mark the tokens reauth_required either (${(error as Error).message}); keeping the refresh lease`);
+    }
+    if (tokens.refreshToken) await this.upstream.revoke(tokens.refreshToken, 'refresh_token').catch(() => false);
+    this.metrics.refreshes.inc({ outcome: 'invalid_grant', trigger: options.trigger });
+    await this.auditAlone(options, 'failure', { result: 'store_failed', status: marked ? 'reauth_required' : row.status }).catch(() => undefined);
+    throw new RotationNotStoredError(!marked);
   }
 
   /** Records `options.audit` (if any) on its own, when this flight wrote nothing it could commit with. */

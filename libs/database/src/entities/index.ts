@@ -6,6 +6,7 @@ import { OidcPayloadEntity } from './oidc-payload.entity';
 import { UpstreamTokenEntity } from './upstream-token.entity';
 import { GenericResourceEntity } from './generic-resource.entity';
 import { IdempotencyKeyEntity } from './idempotency-key.entity';
+import { RateLimitBucketEntity } from './rate-limit-bucket.entity';
 import { GenericResourceAliasEntity } from './generic-resource-alias.entity';
 import { GenericResourceAliasScopeEntity } from './generic-resource-alias-scope.entity';
 import { GenericResourceAuthorizationEntity } from './generic-resource-authorization.entity';
@@ -19,6 +20,7 @@ export * from './oidc-payload.entity';
 export * from './upstream-token.entity';
 export * from './generic-resource.entity';
 export * from './idempotency-key.entity';
+export * from './rate-limit-bucket.entity';
 export * from './generic-resource-alias.entity';
 export * from './generic-resource-alias-scope.entity';
 export * from './generic-resource-authorization.entity';
@@ -37,4 +39,5 @@ export const ENTITIES = [
   GenericResourceAuthorizationEntity,
   GenericResourceAuthorizationScopeEntity,
   IdempotencyKeyEntity,
+  RateLimitBucketEntity,
 ];
