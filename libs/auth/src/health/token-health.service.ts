@@ -229,7 +229,9 @@ export class TokenHealthService {
     if (after) {
       if (!UUID.test(after.a)) throw new DomainError('VALIDATION', 'cursor is not valid', { field: 'cursor' });
       params.push(after.a);
-      where.push(`t.account_id > $${params.length}`);
+      // The same bound on both sides of the join (t.account_id = acc.id): without the second one the
+      // planner merge-joins from the first account, and a deep page costs as much as the whole list.
+      where.push(`t.account_id > $${params.length}`, `acc.id > $${params.length}`);
     }
     if (filter.status) {
       params.push(filter.status);
