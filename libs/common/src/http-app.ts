@@ -1,6 +1,7 @@
 import { INestApplication, LogLevel } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import type { NextFunction, Request, Response } from 'express';
 import helmet from 'helmet';
 import { requestIdMiddleware } from './request-id';
 
@@ -28,6 +29,12 @@ export function applyHttpDefaults(app: NestExpressApplication, options: { trustP
     }),
   );
   app.use(requestIdMiddleware);
+  // Everything these apps answer is per-user or per-operator (claims, resources, token health, errors):
+  // no cache may keep it unless a route says otherwise (oidc-provider sets its own, e.g. on discovery).
+  app.use((_req: Request, res: Response, next: NextFunction) => {
+    res.setHeader('Cache-Control', 'no-store');
+    next();
+  });
 }
 
 /** Swagger UI at /docs and the OpenAPI document at /docs-json, with bearer auth set up. */
