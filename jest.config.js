@@ -16,6 +16,7 @@ module.exports = {
     '^@rsa/dev-upstream$': '<rootDir>/apps/dev-upstream/src',
     '^@rsa/(.*)$': '<rootDir>/libs/$1/src',
   },
+  setupFiles: ['<rootDir>/test/log-capture.ts'],
   globalSetup: '<rootDir>/test/global-setup.ts',
   globalTeardown: '<rootDir>/test/global-teardown.ts',
   testTimeout: 30000,

@@ -1,4 +1,7 @@
 import 'reflect-metadata';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { buildDataSourceOptions } from '../libs/database/src/data-source-options';
 import { startEmbeddedPostgres } from '../libs/database/src/embedded-postgres';
@@ -9,6 +12,8 @@ import { startEmbeddedPostgres } from '../libs/database/src/embedded-postgres';
  * Either way the committed migrations are applied first: tests never use `synchronize`.
  */
 export default async function globalSetup(): Promise<void> {
+  // Every worker's log output and every credential the tests see go here (see test/log-capture.ts).
+  process.env.RSA_TEST_LOG_DIR = mkdtempSync(join(tmpdir(), 'rsa-test-logs-'));
   if (!process.env.DATABASE_URL) {
     const embedded = await startEmbeddedPostgres({ dataDir: null });
     (globalThis as { __RSA_EMBEDDED_PG__?: unknown }).__RSA_EMBEDDED_PG__ = embedded;

@@ -1,12 +1,13 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DataSource } from 'typeorm';
 import { getDataSourceToken } from '@nestjs/typeorm';
-import { ClientRegistry } from '@rsa/auth';
+import { ClientRegistry, OIDC_PROVIDER } from '@rsa/auth';
 import { loadConfig, RsaConfig } from '@rsa/config';
 import { startDevUpstream, type DevUpstream } from '@rsa/dev-upstream';
 import { CatalogueService, DEMO_ACCOUNT_RESOURCE } from '@rsa/resources';
 import { createApiApp } from '../../apps/api/src/bootstrap';
 import { freePort } from './ports';
+import { recordSecret, recordTokensOf } from './secret-registry';
 import { randomId, TEST_ADMIN_TOKEN, TEST_KEY_RING } from './test-config';
 
 export const WALLET_REDIRECT_URI = 'http://127.0.0.1:8080/callback';
@@ -72,9 +73,13 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
     RATE_LIMIT_ENABLED: 'false',
     ...options.env,
   });
+  recordSecret(upstreamClient.client_secret);
+  if (ownUpstream) recordTokensOf(upstream.provider as never);
   const api = await createApiApp(config);
+  recordTokensOf(api.get(OIDC_PROVIDER));
   await api.listen(apiPort, '127.0.0.1');
   const wallet: TestWallet = { clientId: randomId('wallet'), clientSecret: randomId('wallet-secret'), redirectUri: WALLET_REDIRECT_URI };
+  recordSecret(wallet.clientSecret);
   await api.get(ClientRegistry).upsert({
     client_id: wallet.clientId,
     client_secret: wallet.clientSecret,

@@ -1,6 +1,7 @@
 import * as oidc from 'openid-client';
 import type { TestStack } from './stack';
 import { TestBrowser } from './browser';
+import { recordSecret } from './secret-registry';
 
 export interface WalletSession {
   configuration: oidc.Configuration;
@@ -38,5 +39,6 @@ export async function loginAs(
   });
   const callback = await browser.authorize(url.href, stack.wallet.redirectUri, { username, password: options.password });
   const tokens = await oidc.authorizationCodeGrant(configuration, callback, { pkceCodeVerifier: codeVerifier, expectedState: state });
+  for (const value of [tokens.access_token, tokens.refresh_token, tokens.id_token]) recordSecret(value);
   return { configuration, tokens, browser };
 }
