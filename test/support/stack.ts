@@ -34,6 +34,8 @@ export interface StackOptions {
   upstreamAccessTokenTtlSeconds?: number;
   /** Reuse an upstream (e.g. two RSA instances federating to one upstream). */
   upstream?: DevUpstream;
+  /** The issuer the dev upstream announces, e.g. a fault-injecting proxy's URL in front of it. */
+  upstreamIssuer?: string;
 }
 
 /**
@@ -50,6 +52,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
     (await startDevUpstream({
       port: 0,
       host: '127.0.0.1',
+      issuer: options.upstreamIssuer,
       clients: [{ ...upstreamClient, redirect_uris: [`${issuer}/interaction/callback`] }],
       accessTokenTtlSeconds: options.upstreamAccessTokenTtlSeconds ?? 300,
     }));

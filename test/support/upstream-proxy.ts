@@ -1,14 +1,6 @@
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { DataSource } from 'typeorm';
-import { getDataSourceToken } from '@nestjs/typeorm';
-import { ClientRegistry } from '@rsa/auth';
-import { loadConfig } from '@rsa/config';
-import { startDevUpstream } from '@rsa/dev-upstream';
-import { createApiApp } from '../../apps/api/src/bootstrap';
-import { freePort } from './ports';
-import { TestStack, TestWallet, StackOptions, WALLET_REDIRECT_URI } from './stack';
-import { randomId, TEST_ADMIN_TOKEN, TEST_KEY_RING } from './test-config';
+import { startStack, type StackOptions, type TestStack } from './stack';
 
 export interface ProxiedRequest {
   method: string;
@@ -214,66 +206,23 @@ export async function startUpstreamProxy(): Promise<UpstreamProxy> {
  * callback URL (its client registration) before it starts, and startStack picks the RSA port inside.
  */
 export async function startStackBehindUpstreamProxy(
-  options: Omit<StackOptions, 'upstream'> = {},
+  options: Omit<StackOptions, 'upstream' | 'upstreamIssuer'> = {},
 ): Promise<TestStack & { proxy: UpstreamProxy }> {
   const proxy = await startUpstreamProxy();
-  const apiPort = await freePort();
-  const issuer = `http://127.0.0.1:${apiPort}`;
-  const upstreamClient = { client_id: randomId('rsa'), client_secret: randomId('secret') };
-  const upstream = await startDevUpstream({
-    port: 0,
-    host: '127.0.0.1',
-    issuer: proxy.url,
-    clients: [{ ...upstreamClient, redirect_uris: [`${issuer}/interaction/callback`] }],
-    accessTokenTtlSeconds: options.upstreamAccessTokenTtlSeconds ?? 300,
-  });
-  proxy.targetPort = upstream.port;
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    DATABASE_URL: process.env.DATABASE_URL,
-    DATABASE_POOL_SIZE: '5',
-    RSA_ISSUER: issuer,
-    UPSTREAM_ISSUER: upstream.issuer,
-    UPSTREAM_CLIENT_ID: upstreamClient.client_id,
-    UPSTREAM_CLIENT_SECRET: upstreamClient.client_secret,
-    UPSTREAM_RESOURCE_BASE_URL: upstream.resourceBaseUrl,
-    UPSTREAM_TIMEOUT_MS: '3000',
-    TOKEN_ENCRYPTION_KEYS: TEST_KEY_RING,
-    ADMIN_TOKENS: TEST_ADMIN_TOKEN,
-    LOG_LEVEL: 'warn',
-    // The background job would refresh owners at moments no test chose; suites run it with runOnce().
-    PROACTIVE_REFRESH_ENABLED: 'false',
-    // As in startStack: suites sign in from 127.0.0.1 many times; the limits have their own suite.
-    RATE_LIMIT_ENABLED: 'false',
-    ...options.env,
-  });
-  const api = await createApiApp(config);
-  await api.listen(apiPort, '127.0.0.1');
-  const wallet: TestWallet = { clientId: randomId('wallet'), clientSecret: randomId('wallet-secret'), redirectUri: WALLET_REDIRECT_URI };
-  await api.get(ClientRegistry).upsert({
-    client_id: wallet.clientId,
-    client_secret: wallet.clientSecret,
-    client_name: 'Test Wallet',
-    redirect_uris: [wallet.redirectUri],
-    grant_types: ['authorization_code', 'refresh_token'],
-    scope: `openid profile email offline_access ${config.scopes.related} ${config.scopes.delegations}`,
-  });
+  // The RSA only talks to the upstream lazily (discovery on first use), so the proxy can learn the
+  // upstream's port once the stack is up.
+  const stack = await startStack({ ...options, upstreamIssuer: proxy.url });
+  proxy.targetPort = stack.upstream.port;
   return {
-    issuer,
-    config,
-    upstream,
+    ...stack,
     proxy,
-    api,
-    dataSource: api.get<DataSource>(getDataSourceToken()),
-    wallet,
     async close() {
       proxy.hold = null;
       proxy.delay = null;
       proxy.respond = null;
       proxy.resetAfterForward = null;
-      await api.close();
+      await stack.close();
       await proxy.close();
-      await upstream.close();
     },
   };
 }

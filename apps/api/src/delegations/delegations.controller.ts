@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Patch, Post, Query, Req, UseGuards, UseInterceptors } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Patch, Post, Query, Req, UseGuards } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiBearerAuth,
@@ -15,7 +15,6 @@ import { CurrentPrincipal, RequireScopes, RsaBearerGuard, type RsaPrincipal } fr
 import { clampLimit } from '@rsa/common';
 import { DelegationService } from '@rsa/delegation';
 import { CreateDelegationDto, DelegationDto, DelegationPageDto, ListDelegationsQueryDto, UpdateDelegationDto } from './dto/delegation.dto';
-import { RejectPrototypeKeysInterceptor } from './prototype-keys';
 
 const actor = (principal: RsaPrincipal, req: Request) => ({ actor: `account:${principal.accountId}`, requestId: req.requestId });
 
@@ -23,7 +22,6 @@ const actor = (principal: RsaPrincipal, req: Request) => ({ actor: `account:${pr
 @ApiTags('Delegations')
 @ApiBearerAuth()
 @UseGuards(RsaBearerGuard)
-@UseInterceptors(RejectPrototypeKeysInterceptor)
 @RequireScopes((config) => config.scopes.delegations)
 @Controller('delegations')
 export class DelegationsController {
