@@ -10,7 +10,8 @@ import { buildDataSourceOptions } from '../../libs/database/src/data-source-opti
  * The list queries of issue 6 use their indexes: EXPLAIN of the exact SQL the product sends (captured
  * from TokenHealthService.listAccounts and AccessPolicy.delegated through a recording DataSource),
  * over a few thousand rows and fresh statistics (ANALYZE), shows no sequential scan of
- * upstream_token / generic_resource_authorization.
+ * upstream_token / generic_resource_authorization. And a page of `GET /resources` for a delegate
+ * holding BIG_DELEGATIONS delegations reads about a page of them, not all of them (EXPLAIN ANALYZE).
  *
  * Everything happens inside one transaction that is rolled back: the rows, and the statistics
  * ANALYZE gathers, are never seen by other test files sharing the database. Rows use a provider of
@@ -20,6 +21,8 @@ const ACCOUNTS = 3000;
 const OWNERS = 100;
 const DELEGATES = 300;
 const ALIASES = 6000;
+/** Delegations held by one more delegate; every 10th grants only a scope its alias does not carry. */
+const BIG_DELEGATIONS = 1000;
 
 interface PlanNode {
   'Node Type': string;
@@ -27,6 +30,9 @@ interface PlanNode {
   'Index Name'?: string;
   'Index Cond'?: string;
   'Recheck Cond'?: string;
+  'Actual Rows'?: number;
+  'Actual Loops'?: number;
+  'Rows Removed by Filter'?: number;
   Plans?: PlanNode[];
 }
 
@@ -48,6 +54,7 @@ describe('EXPLAIN: the list queries use their indexes (issue 6)', () => {
   let runner: QueryRunner;
   const provider = `http://explain-${randomBytes(6).toString('hex')}.test`;
   let delegateId: string;
+  let bigDelegateId: string;
   let accountIds: string[];
   const server = process.env.RSA_TEST_DATABASE !== 'embedded';
 
@@ -110,6 +117,19 @@ describe('EXPLAIN: the list queries use their indexes (issue 6)', () => {
        SELECT a.id, 'read' FROM generic_resource_authorization a WHERE a.owner_account_id = ANY($1::uuid[])`,
       [owners],
     );
+    // One delegate holding BIG_DELEGATIONS delegations (like the benchmark's), in alias id order every
+    // 10th with no effective scope: those must be skipped, and the page still filled from the next ones.
+    bigDelegateId = accountIds[OWNERS + DELEGATES];
+    await runner.query(
+      `WITH big AS (
+         INSERT INTO generic_resource_authorization (alias_id, owner_account_id, delegate_account_id, status, created_by)
+         SELECT al.id, al.owner_account_id, $2::uuid, 'active', 'explain'
+           FROM generic_resource_alias al WHERE al.owner_account_id = ANY($1::uuid[]) ORDER BY al.id LIMIT $3
+         RETURNING id, alias_id)
+       INSERT INTO generic_resource_authorization_scope (authorization_id, scope)
+       SELECT id, CASE WHEN row_number() OVER (ORDER BY alias_id) % 10 = 0 THEN 'not-on-the-alias' ELSE 'read' END FROM big`,
+      [owners, bigDelegateId, BIG_DELEGATIONS],
+    );
     for (const table of ['account', 'upstream_token', 'generic_resource_alias', 'generic_resource_alias_scope', 'generic_resource_authorization', 'generic_resource_authorization_scope']) {
       await runner.query(`ANALYZE ${table}`);
     }
@@ -166,7 +186,32 @@ describe('EXPLAIN: the list queries use their indexes (issue 6)', () => {
     const query = await captured((ds) => new AccessPolicy(ds).delegated(delegateId, { limit: 51 }));
     const nodes = await plan(query);
     expect(seqScansOf(nodes, ['upstream_token', 'generic_resource_authorization'])).toEqual([]);
-    expect(await indexesOn(nodes, 'generic_resource_authorization')).toContain('ix_authz_delegate_status');
+    expect(await indexesOn(nodes, 'generic_resource_authorization')).toContain('ix_authz_delegate_status_alias');
+  });
+
+  it(`shared with me, first page for a delegate with ${BIG_DELEGATIONS} delegations: reads about a page of them, not all`, async () => {
+    const limit = 51;
+    const query = await captured((ds) => new AccessPolicy(ds).delegated(bigDelegateId, { limit }));
+    const [row] = await runner.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${query.sql}`, query.params);
+    const json = typeof row['QUERY PLAN'] === 'string' ? JSON.parse(row['QUERY PLAN']) : row['QUERY PLAN'];
+    const nodes = nodesOf(json[0].Plan as PlanNode);
+    if (process.env.SHOW_PLANS) console.log(JSON.stringify(json[0].Plan, null, 1));
+    const scans = nodes.filter((n) => n['Relation Name'] === 'generic_resource_authorization');
+    expect(scans.map((n) => n['Index Name'])).toEqual(['ix_authz_delegate_status_alias']);
+    // Rows the scan produced plus those its filter (the effective-scope test) dropped: ~limit × 10/9.
+    const read = scans.reduce((sum, n) => sum + ((n['Actual Rows'] ?? 0) + (n['Rows Removed by Filter'] ?? 0)) * (n['Actual Loops'] ?? 1), 0);
+    expect(read).toBeGreaterThanOrEqual(limit);
+    expect(read).toBeLessThan(2 * limit);
+
+    // And the page is right: the first `limit` delegations with an effective scope, in alias id order.
+    const page = await new AccessPolicy({ query: (sql: string, params?: unknown[]) => runner.query(sql, params) } as unknown as DataSource).delegated(bigDelegateId, { limit });
+    const expected: { alias_id: string }[] = await runner.query(
+      `SELECT a.alias_id FROM generic_resource_authorization a JOIN generic_resource_authorization_scope s ON s.authorization_id = a.id
+        WHERE a.delegate_account_id = $1 AND s.scope = 'read' ORDER BY a.alias_id LIMIT $2`,
+      [bigDelegateId, limit],
+    );
+    expect(page.map((r) => r.id)).toEqual(expected.map((r) => r.alias_id));
+    expect(page.every((r) => r.scopes.join() === 'read')).toBe(true);
   });
 
   it('related claim (all delegated to the caller): no sequential scan of the delegations', async () => {

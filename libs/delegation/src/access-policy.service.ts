@@ -65,16 +65,15 @@ export class AccessPolicy {
     return rows.map(toResource);
   }
 
+  /** One page of the resources delegated to the caller, in alias id order (see DELEGATED_PAGE). */
   async delegated(callerId: string, options: ListOptions): Promise<DelegatedResource[]> {
-    const rows: RawDelegated[] = await this.dataSource.query(
-      `${DELEGATED_SELECT}
-          AND ($2::text IS NULL OR gr.identifier = $2) AND ($3::uuid IS NULL OR o.id = $3) AND ($4::uuid IS NULL OR al.id > $4)
-        GROUP BY al.id, gr.identifier, a.id, o.id
-       HAVING count(s.scope) > 0
-        ORDER BY al.id
-        LIMIT $5`,
-      [callerId, options.type ?? null, options.owner ?? null, options.afterId ?? null, options.limit],
-    );
+    const rows: RawDelegated[] = await this.dataSource.query(DELEGATED_PAGE, [
+      callerId,
+      options.type ?? null,
+      options.owner ?? null,
+      options.afterId ?? null,
+      options.limit,
+    ]);
     return rows.map(toDelegated);
   }
 
@@ -136,6 +135,47 @@ const DELEGATED_SELECT = `
     LEFT JOIN generic_resource_authorization_scope s ON s.authorization_id = a.id
          AND EXISTS (SELECT 1 FROM generic_resource_alias_scope x WHERE x.alias_id = al.id AND x.scope = s.scope)
    WHERE a.delegate_account_id = $1 AND a.status = 'active' AND (a.expires_at IS NULL OR a.expires_at > now())`;
+
+/**
+ * AccessPolicy.delegated — $1 caller, $2 type identifier, $3 owner account id, $4 keyset (alias id),
+ * $5 limit — with the same rules as DELEGATED_SELECT, but the page is chosen before anything is
+ * aggregated: the inner query walks the caller's active delegations in alias id order
+ * (ix_authz_delegate_status_alias) and stops after $5 that count; only those get their scopes.
+ * (At most one active delegation per alias and delegate — uq_authz_active_alias_delegate — so the
+ * alias id alone is a keyset.)
+ *
+ * A delegation counts when, besides being active and unexpired, it has an effective scope: a granted
+ * scope that the alias still carries, the alias being still active and still owned by the delegating
+ * owner. That test is the EXISTS, applied before the LIMIT, so a delegation whose effective scopes
+ * are empty never takes a page slot. It keeps the alias's status and owner checks on purpose, and
+ * correlates through a JOIN condition so that PostgreSQL runs it as a per-row filter instead of
+ * turning it into a join: as a join condition, `al.owner_account_id = a.owner_account_id` next to
+ * `al.id = a.alias_id` (correlated, but the planner multiplies their selectivities) makes it expect a
+ * handful of rows, and it then reads and sorts every delegation of the caller instead of stopping
+ * at the page.
+ */
+const DELEGATED_PAGE = `
+  SELECT p.id, p.type, p.name, p.authorization_id, p.expires_at, p.owner_id, p.owner_name, p.owner_email, p.owner_upstream_sub,
+         COALESCE((SELECT array_agg(s.scope ORDER BY s.scope)
+                     FROM generic_resource_authorization_scope s
+                    WHERE s.authorization_id = p.authorization_id
+                      AND EXISTS (SELECT 1 FROM generic_resource_alias_scope x WHERE x.alias_id = p.id AND x.scope = s.scope)), '{}') AS scopes
+    FROM (SELECT al.id, gr.identifier AS type, al.display_name AS name, a.id AS authorization_id, a.expires_at,
+                 o.id AS owner_id, o.name AS owner_name, o.email AS owner_email, o.sub AS owner_upstream_sub
+            FROM generic_resource_authorization a
+            JOIN generic_resource_alias al ON al.id = a.alias_id
+            JOIN generic_resource gr ON gr.id = al.generic_resource_id
+            JOIN account o ON o.id = a.owner_account_id
+           WHERE a.delegate_account_id = $1 AND a.status = 'active' AND (a.expires_at IS NULL OR a.expires_at > now())
+             AND EXISTS (SELECT 1
+                           FROM generic_resource_alias live
+                           JOIN generic_resource_alias_scope x ON x.alias_id = live.id
+                           JOIN generic_resource_authorization_scope s ON s.authorization_id = a.id AND s.scope = x.scope
+                          WHERE live.id = a.alias_id AND live.status = 'active' AND live.owner_account_id = a.owner_account_id)
+             AND ($2::text IS NULL OR gr.identifier = $2) AND ($3::uuid IS NULL OR a.owner_account_id = $3) AND ($4::uuid IS NULL OR a.alias_id > $4)
+           ORDER BY a.alias_id
+           LIMIT $5) p
+   ORDER BY p.id`;
 
 interface RawResource {
   id: string;

@@ -23,7 +23,9 @@ export type AuthorizationStatus = (typeof AUTHORIZATION_STATUSES)[number];
  * for a background job.
  */
 @Entity('generic_resource_authorization')
-@Index('ix_authz_delegate_status', ['delegateAccountId', 'status'])
+// By delegate and status, then alias id: "what was delegated to me" in keyset order (AccessPolicy.delegated
+// reads one page of it and stops).
+@Index('ix_authz_delegate_status_alias', ['delegateAccountId', 'status', 'aliasId'])
 @Index('ix_authz_owner_status', ['ownerAccountId', 'status'])
 @Index('ix_authz_alias_status', ['aliasId', 'status'])
 @Index('ix_authz_pending_email', ['delegateEmail'], { where: `status = 'active' AND delegate_account_id IS NULL` })
