@@ -15,10 +15,13 @@ export function logLevelsUpTo(level: string): LogLevel[] {
 
 /**
  * What every app gets before its routes: security headers on every response (helmet; no
- * X-Powered-By), request ids, and `trust proxy` only when configured.
+ * X-Powered-By), request ids, no ETags, and `trust proxy` only when configured.
  */
 export function applyHttpDefaults(app: NestExpressApplication, options: { trustProxy: boolean; https: boolean }): void {
   app.disable('x-powered-by');
+  // Every answer is no-store (below): an ETag (a SHA-1 of each JSON body) would never be revalidated.
+  // Proxied resources keep the upstream's own ETag (they are relayed, not sent through res.send).
+  app.set('etag', false);
   if (options.trustProxy) app.set('trust proxy', 1);
   app.use(
     helmet({

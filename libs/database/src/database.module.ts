@@ -4,6 +4,7 @@ import { RsaConfig } from '@rsa/config';
 import { AuditService } from './audit.service';
 import { buildDataSourceOptions } from './data-source-options';
 import { DatabaseHealthService } from './database-health.service';
+import { DataRevision } from './data-revision';
 import { ENTITIES } from './entities';
 
 @Global()
@@ -36,8 +37,8 @@ export class DatabaseModule {
         }),
         TypeOrmModule.forFeature(ENTITIES),
       ],
-      providers: [AuditService, DatabaseHealthService],
-      exports: [TypeOrmModule, AuditService, DatabaseHealthService],
+      providers: [AuditService, DatabaseHealthService, DataRevision],
+      exports: [TypeOrmModule, AuditService, DatabaseHealthService, DataRevision],
     };
   }
 }

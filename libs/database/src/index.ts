@@ -7,3 +7,4 @@ export * from './database-health.service';
 export * from './database.module';
 export { MIGRATIONS } from './migrations';
 export * from './rate-limit';
+export * from './data-revision';

@@ -8,7 +8,7 @@ import {
   UpstreamTokenVault,
 } from '@rsa/auth';
 import { RsaConfig } from '@rsa/config';
-import { AuditService, UpstreamTokenEntity } from '@rsa/database';
+import { AuditService, RevisionCache, UpstreamTokenEntity } from '@rsa/database';
 import { AccessPolicy, DelegatedResource } from '@rsa/delegation';
 import { mapWithConcurrency, withDeadline } from './concurrency';
 import { TtlCache } from './ttl-cache';
@@ -46,6 +46,11 @@ type OwnerOutcome = { kind: 'available'; details: OwnerDetails } | { kind: 'unav
 export class RelatedClaimService {
   private readonly logger = new Logger(RelatedClaimService.name);
   private readonly cache: TtlCache<OwnerDetails>;
+  /**
+   * Each caller's delegated resources, valid under one data revision and until the first delegation
+   * ends; at most 10,000 callers and 200,000 resources in all (tens of MB).
+   */
+  private readonly delegatedCache = new RevisionCache<DelegatedResource[]>({ maxEntries: 10_000, maxWeight: 200_000, weigh: (list) => list.length || 1 });
 
   constructor(
     private readonly policy: AccessPolicy,
@@ -57,8 +62,12 @@ export class RelatedClaimService {
     this.cache = new TtlCache(config.resourceManagement.relatedCacheTtlSeconds * 1000);
   }
 
-  async relatedFor(callerId: string, context: { requestId?: string } = {}): Promise<RelatedEntry[]> {
-    const delegated = await this.policy.allDelegated(callerId);
+  /**
+   * `context.revision`: the data revision the request was authorised under (RsaPrincipal.revision).
+   * With it, the caller's delegations are read once per revision; without it, on every call.
+   */
+  async relatedFor(callerId: string, context: { requestId?: string; revision?: string } = {}): Promise<RelatedEntry[]> {
+    const delegated = await this.delegatedTo(callerId, context.revision);
     const byOwner = new Map<string, DelegatedResource[]>();
     for (const resource of delegated) {
       const list = byOwner.get(resource.ownerAccountId) ?? [];
@@ -70,12 +79,18 @@ export class RelatedClaimService {
     // must not cost its owner a token query (and an upstream call) of its own.
     const cached = new Map(owners.map((o) => [o.ownerAccountId, this.cache.get(o.ownerAccountId)]));
     // Owners not in the cache: their token rows in one query, whatever their number.
-    const misses = owners.filter((o) => !cached.get(o.ownerAccountId)).map((o) => o.ownerAccountId);
-    const rows = await this.vault.loadMany(misses);
-    const outcomes = await mapWithConcurrency(owners, this.config.resourceManagement.relatedConcurrency, async (owner): Promise<OwnerOutcome> => {
+    const misses = owners.filter((o) => !cached.get(o.ownerAccountId));
+    const rows = await this.vault.loadMany(misses.map((o) => o.ownerAccountId));
+    // Only the misses go through the bounded fan-out; cached owners cost no promise at all.
+    const fetched = await mapWithConcurrency(
+      misses,
+      this.config.resourceManagement.relatedConcurrency,
+      (owner) => this.ownerOutcome(owner, rows.get(owner.ownerAccountId) ?? null, callerId, context.requestId),
+    );
+    let nextFetched = 0;
+    const outcomes = owners.map((owner): OwnerOutcome => {
       const details = cached.get(owner.ownerAccountId);
-      if (details) return { kind: 'available', details };
-      return this.ownerOutcome(owner, rows.get(owner.ownerAccountId) ?? null, callerId, context.requestId);
+      return details ? { kind: 'available', details } : fetched[nextFetched++];
     });
     const entries: RelatedEntry[] = [];
     owners.forEach((owner, index) => {
@@ -89,6 +104,21 @@ export class RelatedClaimService {
       );
     });
     return entries;
+  }
+
+  /**
+   * The resources delegated to the caller. Cached under the revision read before this request's
+   * lookups (a new, revoked or changed delegation, alias or owner moves it), and only until the
+   * earliest delegation in the list expires.
+   */
+  private async delegatedTo(callerId: string, revision: string | undefined): Promise<DelegatedResource[]> {
+    if (revision === undefined) return this.policy.allDelegated(callerId);
+    const cached = this.delegatedCache.get(callerId, revision);
+    if (cached) return cached;
+    const delegated = await this.policy.allDelegated(callerId);
+    const firstEnd = Math.min(...delegated.map((d) => (d.expiresAt ? d.expiresAt.getTime() : Infinity)));
+    this.delegatedCache.set(callerId, delegated, revision, firstEnd);
+    return delegated;
   }
 
   private async ownerOutcome(

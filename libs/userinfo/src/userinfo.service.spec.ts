@@ -27,7 +27,7 @@ describe('UserinfoService', () => {
     service = moduleRef.get(UserinfoService);
   });
 
-  const principal = (scopes: string[]) => ({ accountId: 'rsa-alice', clientId: 'w', grantId: 'g', expiresAt: 0, scopes: new Set(scopes) });
+  const principal = (scopes: string[]) => ({ accountId: 'rsa-alice', clientId: 'w', grantId: 'g', expiresAt: 0, scopes: new Set(scopes), revision: '1' });
 
   it('releases only the claims of the granted scopes, under the RSA subject', async () => {
     expect(await service.claimsFor(principal(['openid']))).toEqual({ sub: 'rsa-alice' });

@@ -49,7 +49,7 @@ export class UserinfoController {
       // The caller's own claims and the owners' details are fetched side by side.
       const [claims, related] = await Promise.all([
         this.userinfo.claimsFor(principal),
-        withRelated ? this.related.relatedFor(principal.accountId, { requestId: req.requestId }) : undefined,
+        withRelated ? this.related.relatedFor(principal.accountId, { requestId: req.requestId, revision: principal.revision }) : undefined,
       ]);
       return related ? { ...claims, related } : claims;
     } catch (error) {

@@ -7,4 +7,9 @@ export interface RsaPrincipal {
   scopes: ReadonlySet<string>;
   /** Token expiry, seconds since the epoch. */
   expiresAt: number;
+  /**
+   * The data revision this request was authorised under (DataRevision): read after the request
+   * arrived, so data cached under the same revision is as fresh as a database read.
+   */
+  revision: string;
 }

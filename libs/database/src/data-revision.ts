@@ -1,0 +1,103 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+
+/**
+ * The database's data revision: a counter that every committed change to what the request path
+ * caches (credentials, clients, accounts, the resource catalogue and delegations) moves forward, in
+ * the same transaction as the change (triggers of the DataRevision migration).
+ *
+ * `current()` answers with a value read by a query that STARTED AFTER the call: whatever committed
+ * before the request arrived — on any instance — is covered by it. Concurrent callers share one
+ * query; a caller arriving while a query is already out waits for the next one instead of taking
+ * the older answer. So a cache entry tagged with the revision it was computed under is fresh exactly
+ * while `current()` still returns that revision: a revocation takes effect on the next request, and
+ * each request costs at most a share of one tiny query instead of the lookups it replaces.
+ */
+@Injectable()
+export class DataRevision {
+  private inFlight: Promise<string> | null = null;
+  private queued: Promise<string> | null = null;
+
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  current(): Promise<string> {
+    if (!this.inFlight) return this.start();
+    // The query out now may have started before this call: take the next one.
+    this.queued ??= this.inFlight
+      .catch(() => undefined)
+      .then(() => {
+        this.queued = null;
+        return this.start();
+      });
+    return this.queued;
+  }
+
+  private start(): Promise<string> {
+    const query = this.read().finally(() => {
+      if (this.inFlight === query) this.inFlight = null;
+    });
+    this.inFlight = query;
+    return query;
+  }
+
+  private async read(): Promise<string> {
+    const rows: { value: string }[] = await this.dataSource.query('SELECT "value" FROM "data_revision" WHERE "id" = 1');
+    if (!rows.length) throw new Error('data_revision has no row: run the migrations');
+    return String(rows[0].value);
+  }
+}
+
+/**
+ * A bounded in-process cache whose entries are valid only under the data revision they were
+ * computed under, and only until their own deadline (a token's expiry, a delegation's end).
+ * The caller must read the revision BEFORE reading the data it caches. Bounded by a number of
+ * entries and, with `weigh`, by their total weight (e.g. the resources in cached lists): the oldest
+ * entries go first; an entry heavier than the whole bound is not kept.
+ */
+export class RevisionCache<V> {
+  private readonly entries = new Map<string, { value: V; revision: string; validUntil: number; weight: number }>();
+  private totalWeight = 0;
+  private readonly maxEntries: number;
+  private readonly maxWeight: number;
+  private readonly weigh: (value: V) => number;
+
+  constructor(options: { maxEntries: number; maxWeight?: number; weigh?: (value: V) => number }) {
+    this.maxEntries = options.maxEntries;
+    this.maxWeight = options.maxWeight ?? Infinity;
+    this.weigh = options.weigh ?? (() => 1);
+  }
+
+  get(key: string, revision: string): V | undefined {
+    const entry = this.entries.get(key);
+    if (!entry) return undefined;
+    if (entry.revision !== revision || entry.validUntil <= Date.now()) {
+      this.remove(key);
+      return undefined;
+    }
+    return entry.value;
+  }
+
+  /** `validUntil`: milliseconds since the epoch; Infinity when only the revision bounds it. */
+  set(key: string, value: V, revision: string, validUntil = Infinity): void {
+    this.remove(key);
+    const weight = this.weigh(value);
+    if (this.maxEntries <= 0 || weight > this.maxWeight || validUntil <= Date.now()) return;
+    while (this.entries.size && (this.entries.size >= this.maxEntries || this.totalWeight + weight > this.maxWeight)) {
+      this.remove(this.entries.keys().next().value as string);
+    }
+    this.entries.set(key, { value, revision, validUntil, weight });
+    this.totalWeight += weight;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  private remove(key: string): void {
+    const entry = this.entries.get(key);
+    if (!entry) return;
+    this.entries.delete(key);
+    this.totalWeight -= entry.weight;
+  }
+}
