@@ -126,6 +126,29 @@ describe('Cached token validation and delegations: a change takes effect on the 
     expect(sees(await relatedOf(1, bob), other.aliasId)).toBe(false);
   });
 
+  it("an owner's renamed resource, and a delegation whose granted scopes were taken, show on the next request", async () => {
+    const { aliasId } = await delegateToBob();
+    const ownedName = async () => {
+      const res = await at(1, alice, '/resources?limit=100');
+      expect(res.status).toBe(200);
+      const body = (await json(res)) as { owned: { id: string; name: string }[] };
+      return body.owned.find((r) => r.id === aliasId)?.name;
+    };
+    for (let i = 0; i < 2; i++) expect(await ownedName()).toMatch(/^Account /);
+    await stack.dataSource.query(`UPDATE generic_resource_alias SET display_name = 'Renamed' WHERE id = $1`, [aliasId]);
+    expect(await ownedName()).toBe('Renamed');
+
+    // The proxy's access decision is cached too: once bob's granted scopes are gone, so is his access.
+    const proxied = () => at(1, bob, `/resources/${aliasId}/data/`);
+    for (let i = 0; i < 2; i++) expect((await at(1, bob, `/resources/${aliasId}`)).status).toBe(200);
+    await stack.dataSource.query(
+      `DELETE FROM generic_resource_authorization_scope WHERE authorization_id IN (SELECT id FROM generic_resource_authorization WHERE alias_id = $1)`,
+      [aliasId],
+    );
+    expect((await at(1, bob, `/resources/${aliasId}`)).status).toBe(404);
+    expect((await proxied()).status).toBe(404);
+  });
+
   it('a delegation leaves the cached list when it expires, with nothing else changing', async () => {
     const { aliasId, delegationId } = await delegateToBob();
     await stack.dataSource.query(`UPDATE generic_resource_authorization SET expires_at = now() + interval '1500 milliseconds' WHERE id = $1`, [

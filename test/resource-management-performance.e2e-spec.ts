@@ -103,14 +103,19 @@ const REVISION_QUERY = 'SELECT "value" FROM "data_revision" WHERE "id" = 1';
 
 /**
  * The lookups a moved data revision makes a request run again — one bearer token validation
- * (AccessToken, Grant, client, account) and the caller's delegations for `related` — taken out once
- * each. Each is one statement whatever the number of owners.
+ * (AccessToken, Grant, client, account) and AccessPolicy's answers (owned and delegated pages, all
+ * delegations for `related`) — taken out once each. Each is one statement whatever the number of owners.
  */
 function withoutRevisionCachedLookups(statements: string[]): string[] {
   const out = [...statements];
-  const payload = out.find((sql) => sql.includes('FROM "oidc_payload"'));
-  const lookups = [out.find((sql) => sql.includes('AS owner_upstream_sub') && sql.endsWith('ORDER BY o.id, al.id'))];
-  if (payload) lookups.push(payload, payload, out.find((sql) => sql.includes('FROM "oauth_client"')), out.find((sql) => sql.includes('FROM "account" "AccountEntity"')));
+  const find = (test: (sql: string) => boolean) => out.find(test);
+  const payload = find((sql) => sql.includes('FROM "oidc_payload"'));
+  const lookups = [
+    find((sql) => sql.includes('AS owner_upstream_sub') && sql.endsWith('ORDER BY o.id, al.id')),
+    find((sql) => sql.startsWith('SELECT p.id, p.type, p.name, p.authorization_id')),
+    find((sql) => sql.includes('FROM generic_resource_alias al') && sql.includes('WHERE al.owner_account_id = $?')),
+  ];
+  if (payload) lookups.push(payload, payload, find((sql) => sql.includes('FROM "oauth_client"')), find((sql) => sql.includes('FROM "account" "AccountEntity"')));
   for (const sql of lookups) if (sql) out.splice(out.indexOf(sql), 1);
   return out;
 }

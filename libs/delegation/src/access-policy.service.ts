@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
+import { RevisionCache } from '@rsa/database';
 
 /** A resource as the caller may see it. */
 export interface AccessibleResource {
@@ -27,6 +28,8 @@ export interface ResolvedAccess extends AccessibleResource {
   ownerAccountId: string;
   externalId: string;
   pathTemplate: string;
+  /** When the delegation ends (null: never, or the caller is the owner). */
+  expiresAt: Date | null;
 }
 
 export interface ListOptions {
@@ -35,6 +38,11 @@ export interface ListOptions {
   /** Keyset: aliases with an id greater than this. */
   afterId?: string;
   limit: number;
+  /**
+   * The data revision of the request (RsaPrincipal.revision). With it the answer is kept under that
+   * revision (and until the first delegation in it expires) and reused while it is current.
+   */
+  revision?: string;
 }
 
 /**
@@ -46,9 +54,51 @@ export interface ListOptions {
  */
 @Injectable()
 export class AccessPolicy {
+  /**
+   * Answers of owned/delegated/allDelegated kept under the data revision they were read at: any
+   * change to a delegation, alias, scope, resource type or owner account moves the revision (see
+   * DataRevision), so a cached answer is as fresh as a new query. At most 20,000 answers and 250,000
+   * resources in all. Cached arrays are frozen and shared: callers copy, never mutate.
+   */
+  private readonly answers = new RevisionCache<readonly unknown[]>({ maxEntries: 20_000, maxWeight: 250_000, weigh: (rows) => rows.length || 1 });
+
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
-  async owned(callerId: string, options: ListOptions): Promise<AccessibleResource[]> {
+  private async remembered<T>(key: unknown[], revision: string | undefined, load: () => Promise<T[]>, expiryOf?: (row: T) => Date | null): Promise<readonly T[]> {
+    if (revision === undefined) return load();
+    const cacheKey = JSON.stringify(key);
+    const hit = this.answers.get(cacheKey, revision) as readonly T[] | undefined;
+    if (hit) return hit;
+    const rows = Object.freeze(await load());
+    // A delegation that expires leaves the answer at that moment, revision or not.
+    let validUntil = Infinity;
+    if (expiryOf) for (const row of rows) validUntil = Math.min(validUntil, expiryOf(row)?.getTime() ?? Infinity);
+    this.answers.set(cacheKey, rows, revision, validUntil);
+    return rows;
+  }
+
+  owned(callerId: string, options: ListOptions): Promise<readonly AccessibleResource[]> {
+    return this.remembered(['owned', callerId, options.type ?? null, options.afterId ?? null, options.limit], options.revision, () =>
+      this.queryOwned(callerId, options),
+    );
+  }
+
+  /** One page of the resources delegated to the caller, in alias id order (see DELEGATED_PAGE). */
+  delegated(callerId: string, options: ListOptions): Promise<readonly DelegatedResource[]> {
+    return this.remembered(
+      ['delegated', callerId, options.type ?? null, options.owner ?? null, options.afterId ?? null, options.limit],
+      options.revision,
+      () => this.queryDelegated(callerId, options),
+      (row) => row.expiresAt,
+    );
+  }
+
+  /** Every resource delegated to the caller (for the `related` claim), ordered by owner. */
+  allDelegated(callerId: string, options: { revision?: string } = {}): Promise<readonly DelegatedResource[]> {
+    return this.remembered(['all', callerId], options.revision, () => this.queryAllDelegated(callerId), (row) => row.expiresAt);
+  }
+
+  private async queryOwned(callerId: string, options: ListOptions): Promise<AccessibleResource[]> {
     const rows: RawResource[] = await this.dataSource.query(
       `SELECT al.id, gr.identifier AS type, al.display_name AS name,
               COALESCE(array_agg(s.scope ORDER BY s.scope) FILTER (WHERE s.scope IS NOT NULL), '{}') AS scopes
@@ -65,8 +115,7 @@ export class AccessPolicy {
     return rows.map(toResource);
   }
 
-  /** One page of the resources delegated to the caller, in alias id order (see DELEGATED_PAGE). */
-  async delegated(callerId: string, options: ListOptions): Promise<DelegatedResource[]> {
+  private async queryDelegated(callerId: string, options: ListOptions): Promise<DelegatedResource[]> {
     const rows: RawDelegated[] = await this.dataSource.query(DELEGATED_PAGE, [
       callerId,
       options.type ?? null,
@@ -77,8 +126,7 @@ export class AccessPolicy {
     return rows.map(toDelegated);
   }
 
-  /** Every resource delegated to the caller (for the `related` claim), ordered by owner. */
-  async allDelegated(callerId: string): Promise<DelegatedResource[]> {
+  private async queryAllDelegated(callerId: string): Promise<DelegatedResource[]> {
     const rows: RawDelegated[] = await this.dataSource.query(
       `${DELEGATED_SELECT}
         GROUP BY al.id, gr.identifier, a.id, o.id
@@ -90,18 +138,26 @@ export class AccessPolicy {
   }
 
   /** The caller's access to one alias, or null — the same null whether it does not exist or is not theirs. */
-  async resolve(callerId: string, aliasId: string): Promise<ResolvedAccess | null> {
-    const rows: (RawResource & { role: 'owner' | 'delegate'; owner_account_id: string; external_id: string; path_template: string })[] =
+  async resolve(callerId: string, aliasId: string, options: { revision?: string } = {}): Promise<ResolvedAccess | null> {
+    const [access] = await this.remembered(['resolve', callerId, aliasId], options.revision, async () => {
+      const found = await this.queryResolve(callerId, aliasId);
+      return found ? [found] : [];
+    }, (access) => access.expiresAt);
+    return access ?? null;
+  }
+
+  private async queryResolve(callerId: string, aliasId: string): Promise<ResolvedAccess | null> {
+    const rows: (RawResource & { role: 'owner' | 'delegate'; owner_account_id: string; external_id: string; path_template: string; expires_at: Date | null })[] =
       await this.dataSource.query(
         `SELECT al.id, gr.identifier AS type, al.display_name AS name, al.owner_account_id, al.external_id, gr.path_template,
-                'owner' AS role,
+                'owner' AS role, NULL::timestamptz AS expires_at,
                 COALESCE((SELECT array_agg(s.scope ORDER BY s.scope) FROM generic_resource_alias_scope s WHERE s.alias_id = al.id), '{}') AS scopes
            FROM generic_resource_alias al
            JOIN generic_resource gr ON gr.id = al.generic_resource_id
           WHERE al.id = $2 AND al.status = 'active' AND al.owner_account_id = $1
          UNION ALL
          SELECT al.id, gr.identifier, al.display_name, al.owner_account_id, al.external_id, gr.path_template,
-                'delegate',
+                'delegate', a.expires_at,
                 COALESCE((SELECT array_agg(s.scope ORDER BY s.scope) FROM generic_resource_authorization_scope s
                            WHERE s.authorization_id = a.id
                              AND EXISTS (SELECT 1 FROM generic_resource_alias_scope x WHERE x.alias_id = al.id AND x.scope = s.scope)), '{}')
@@ -120,6 +176,7 @@ export class AccessPolicy {
       ownerAccountId: row.owner_account_id,
       externalId: row.external_id,
       pathTemplate: row.path_template,
+      expiresAt: row.expires_at,
     };
   }
 }

@@ -20,6 +20,7 @@ export interface DiscoveredItem {
 export type AliasesGoneListener = (aliasIds: string[], manager: import('typeorm').EntityManager) => Promise<void>;
 
 const MAX_DISCOVERY_BYTES = 1024 * 1024;
+const FRESHNESS_MEMO_MAX = 50_000;
 
 /**
  * Resource discovery: lists a user's resources at the upstream resource API with the user's own
@@ -31,6 +32,8 @@ export class ResourceDiscoveryService implements OnModuleInit {
   private readonly logger = new Logger(ResourceDiscoveryService.name);
   private readonly fetch: typeof fetch;
   private readonly goneListeners: AliasesGoneListener[] = [];
+  /** Per account: until when its last listing is known to be fresh. */
+  private readonly freshUntil = new Map<string, number>();
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -53,6 +56,27 @@ export class ResourceDiscoveryService implements OnModuleInit {
 
   onAliasesGone(listener: AliasesGoneListener): void {
     this.goneListeners.push(listener);
+  }
+
+  /**
+   * Lists the account's resources again when the last listing is older than
+   * RESOURCE_DISCOVERY_STALE_SECONDS (best effort: stale but present data is better than a failed
+   * listing). A listing seen fresh is remembered until it goes stale — a newer listing only makes it
+   * fresher — so a busy account costs no query here until then.
+   */
+  async refreshIfStale(accountId: string): Promise<void> {
+    const until = this.freshUntil.get(accountId);
+    if (until !== undefined && until > Date.now()) return;
+    this.freshUntil.delete(accountId);
+    const [row]: { resources_synced_at: Date | null }[] = await this.dataSource.query('SELECT resources_synced_at FROM account WHERE id = $1', [accountId]);
+    if (!row) return;
+    const syncedAt = row.resources_synced_at ? new Date(row.resources_synced_at) : null;
+    if (!this.isStale({ resourcesSyncedAt: syncedAt })) {
+      if (this.freshUntil.size >= FRESHNESS_MEMO_MAX) this.freshUntil.delete(this.freshUntil.keys().next().value as string);
+      this.freshUntil.set(accountId, syncedAt!.getTime() + this.config.resourceManagement.discoveryStaleSeconds * 1000);
+      return;
+    }
+    await this.discoverWithVault(accountId).catch(() => undefined);
   }
 
   /** True when the account's resources have not been listed within RESOURCE_DISCOVERY_STALE_SECONDS. */

@@ -8,7 +8,7 @@ import {
   UpstreamTokenVault,
 } from '@rsa/auth';
 import { RsaConfig } from '@rsa/config';
-import { AuditService, RevisionCache, UpstreamTokenEntity } from '@rsa/database';
+import { AuditService, UpstreamTokenEntity } from '@rsa/database';
 import { AccessPolicy, DelegatedResource } from '@rsa/delegation';
 import { mapWithConcurrency, withDeadline } from './concurrency';
 import { TtlCache } from './ttl-cache';
@@ -46,11 +46,6 @@ type OwnerOutcome = { kind: 'available'; details: OwnerDetails } | { kind: 'unav
 export class RelatedClaimService {
   private readonly logger = new Logger(RelatedClaimService.name);
   private readonly cache: TtlCache<OwnerDetails>;
-  /**
-   * Each caller's delegated resources, valid under one data revision and until the first delegation
-   * ends; at most 10,000 callers and 200,000 resources in all (tens of MB).
-   */
-  private readonly delegatedCache = new RevisionCache<DelegatedResource[]>({ maxEntries: 10_000, maxWeight: 200_000, weigh: (list) => list.length || 1 });
 
   constructor(
     private readonly policy: AccessPolicy,
@@ -64,10 +59,10 @@ export class RelatedClaimService {
 
   /**
    * `context.revision`: the data revision the request was authorised under (RsaPrincipal.revision).
-   * With it, the caller's delegations are read once per revision; without it, on every call.
+   * With it, the caller's delegations are read once per revision (AccessPolicy); without it, on every call.
    */
   async relatedFor(callerId: string, context: { requestId?: string; revision?: string } = {}): Promise<RelatedEntry[]> {
-    const delegated = await this.delegatedTo(callerId, context.revision);
+    const delegated = await this.policy.allDelegated(callerId, { revision: context.revision });
     const byOwner = new Map<string, DelegatedResource[]>();
     for (const resource of delegated) {
       const list = byOwner.get(resource.ownerAccountId) ?? [];
@@ -104,21 +99,6 @@ export class RelatedClaimService {
       );
     });
     return entries;
-  }
-
-  /**
-   * The resources delegated to the caller. Cached under the revision read before this request's
-   * lookups (a new, revoked or changed delegation, alias or owner moves it), and only until the
-   * earliest delegation in the list expires.
-   */
-  private async delegatedTo(callerId: string, revision: string | undefined): Promise<DelegatedResource[]> {
-    if (revision === undefined) return this.policy.allDelegated(callerId);
-    const cached = this.delegatedCache.get(callerId, revision);
-    if (cached) return cached;
-    const delegated = await this.policy.allDelegated(callerId);
-    const firstEnd = Math.min(...delegated.map((d) => (d.expiresAt ? d.expiresAt.getTime() : Infinity)));
-    this.delegatedCache.set(callerId, delegated, revision, firstEnd);
-    return delegated;
   }
 
   private async ownerOutcome(

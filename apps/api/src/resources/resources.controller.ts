@@ -66,22 +66,23 @@ export class ResourcesController {
     let section: Section = cursor?.s === 'delegated' ? 'delegated' : 'owned';
     if (!wantOwned) section = 'delegated';
 
-    if (section === 'owned' && !cursor) await this.refreshDiscoveryIfStale(callerId);
+    if (section === 'owned' && !cursor) await this.discovery.refreshIfStale(callerId);
+    const revision = principal.revision;
 
     const owned =
       section === 'owned' && wantOwned
-        ? await this.policy.owned(callerId, { type: query.type, afterId: cursor?.s === 'owned' ? cursor.id || undefined : undefined, limit: limit + 1 })
+        ? await this.policy.owned(callerId, { type: query.type, afterId: cursor?.s === 'owned' ? cursor.id || undefined : undefined, limit: limit + 1, revision })
         : [];
     if (owned.length > limit) {
       const page = owned.slice(0, limit);
       return { owned: page, delegated: [], next_cursor: encodeCursor({ s: 'owned', id: page[page.length - 1].id }) };
     }
     const room = limit - owned.length;
-    let delegated: DelegatedResource[] = [];
+    let delegated: readonly DelegatedResource[] = [];
     let next: string | null = null;
     if (wantDelegated && room > 0) {
       const afterId = cursor?.s === 'delegated' ? cursor.id || undefined : undefined;
-      delegated = await this.policy.delegated(callerId, { type: query.type, owner: query.owner, afterId, limit: room + 1 });
+      delegated = await this.policy.delegated(callerId, { type: query.type, owner: query.owner, afterId, limit: room + 1, revision });
       if (delegated.length > room) {
         delegated = delegated.slice(0, room);
         next = encodeCursor({ s: 'delegated', id: delegated[delegated.length - 1].id });
@@ -89,7 +90,7 @@ export class ResourcesController {
     } else if (wantDelegated) {
       next = encodeCursor({ s: 'delegated', id: '' });
     }
-    return { owned, delegated: await this.groupByOwner(delegated), next_cursor: next };
+    return { owned: [...owned], delegated: await this.groupByOwner(delegated), next_cursor: next };
   }
 
   @Get(':id')
@@ -97,7 +98,7 @@ export class ResourcesController {
   @ApiOkResponse({ type: ResourceDetailDto })
   @ApiNotFoundResponse({ description: 'No such resource, or you may not use it (indistinguishable)' })
   async get(@CurrentPrincipal() principal: RsaPrincipal, @Param('id', new ParseUUIDPipe({ errorHttpStatusCode: 404 })) id: string): Promise<ResourceDetailDto> {
-    const access = await this.policy.resolve(principal.accountId, id);
+    const access = await this.policy.resolve(principal.accountId, id, { revision: principal.revision });
     if (!access) throw notFound();
     const owner = await this.accounts.findById(access.ownerAccountId);
     return {
@@ -126,7 +127,7 @@ export class ResourcesController {
   @ApiBadRequestResponse({ description: 'The path tries to leave the resource' })
   async data(@CurrentPrincipal() principal: RsaPrincipal, @Param('id') id: string, @Req() req: Request, @Res() res: Response): Promise<void> {
     if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) throw notFound();
-    const access = await this.policy.resolve(principal.accountId, id);
+    const access = await this.policy.resolve(principal.accountId, id, { revision: principal.revision });
     if (!access) throw notFound();
 
     // The raw, still-encoded path: decoding first would hide `%2e%2e` from the checks.
@@ -178,15 +179,8 @@ export class ResourcesController {
     res.end(method === 'HEAD' ? undefined : upstream.body);
   }
 
-  private async refreshDiscoveryIfStale(accountId: string): Promise<void> {
-    const account = await this.accounts.findById(accountId);
-    if (!account || !this.discovery.isStale(account)) return;
-    // Best effort: stale but present data is better than a failed listing.
-    await this.discovery.discoverWithVault(accountId).catch(() => undefined);
-  }
-
   /** Groups by owner, with each owner's availability from the vault's stored status (one query). */
-  private async groupByOwner(resources: DelegatedResource[]): Promise<DelegatedGroupDto[]> {
+  private async groupByOwner(resources: readonly DelegatedResource[]): Promise<DelegatedGroupDto[]> {
     if (!resources.length) return [];
     const statuses = await this.vault.statusesFor([...new Set(resources.map((r) => r.ownerAccountId))]);
     const groups = new Map<string, DelegatedGroupDto>();

@@ -166,7 +166,25 @@ export class UpstreamTokenVault {
    * no upstream call. `usable` covers `valid` and `refreshable`; otherwise `reason` says why not.
    */
   async statusesFor(accountIds: string[]): Promise<Map<string, { status: TokenStatus; usable: boolean; reason?: UpstreamFailureReason }>> {
-    const rows = await this.loadMany(accountIds);
+    // Only the state columns (no token material): this runs on every page of GET /resources.
+    const rows = new Map<string, StatusRow>();
+    if (accountIds.length) {
+      const found: RawStatusRow[] = await this.dataSource.query(
+        `SELECT account_id, status, access_token_expires_at, refresh_token_expires_at, refresh_token_enc IS NOT NULL AS has_refresh_token,
+                last_refresh_outcome
+           FROM upstream_token WHERE account_id = ANY($1::uuid[]) AND provider = $2`,
+        [accountIds, this.provider],
+      );
+      for (const r of found) {
+        rows.set(r.account_id, {
+          status: r.status,
+          accessTokenExpiresAt: new Date(r.access_token_expires_at),
+          refreshTokenExpiresAt: r.refresh_token_expires_at === null ? null : new Date(r.refresh_token_expires_at),
+          refreshTokenEnc: r.has_refresh_token ? 'present' : null,
+          lastRefreshOutcome: r.last_refresh_outcome,
+        });
+      }
+    }
     const now = new Date();
     return new Map(
       accountIds.map((id) => {
@@ -706,3 +724,13 @@ function failureFor(outcome: RefreshOutcome, message: string): UpstreamTokenErro
   return new UpstreamTokenError(reason, message);
 }
 
+
+type StatusRow = Pick<UpstreamTokenEntity, 'status' | 'accessTokenExpiresAt' | 'refreshTokenEnc' | 'refreshTokenExpiresAt' | 'lastRefreshOutcome'>;
+interface RawStatusRow {
+  account_id: string;
+  status: UpstreamTokenEntity['status'];
+  access_token_expires_at: Date | string;
+  refresh_token_expires_at: Date | string | null;
+  has_refresh_token: boolean;
+  last_refresh_outcome: UpstreamTokenEntity['lastRefreshOutcome'];
+}
