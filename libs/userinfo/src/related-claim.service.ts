@@ -34,6 +34,15 @@ interface OwnerDetails {
   email: string | null;
 }
 
+interface Assembled {
+  delegated: readonly DelegatedResource[];
+  ownerIds: string[];
+  details: OwnerDetails[];
+  entries: readonly RelatedEntry[];
+}
+
+const ASSEMBLED_MAX = 10_000;
+
 type OwnerOutcome = { kind: 'available'; details: OwnerDetails } | { kind: 'unavailable'; reason: UpstreamFailureReason } | { kind: 'dropped' };
 
 /**
@@ -46,6 +55,13 @@ type OwnerOutcome = { kind: 'available'; details: OwnerDetails } | { kind: 'unav
 export class RelatedClaimService {
   private readonly logger = new Logger(RelatedClaimService.name);
   private readonly cache: TtlCache<OwnerDetails>;
+  /**
+   * Per caller, the last claim built entirely from cached owner details: reused while the caller's
+   * delegations are the very same cached answer (same data revision) and every owner's cached
+   * details are the very same objects (none refetched or lapsed). Bounded like the details cache.
+   */
+  private readonly assembled = new Map<string, Assembled>();
+  private readonly serialized = new WeakMap<readonly RelatedEntry[], string>();
 
   constructor(
     private readonly policy: AccessPolicy,
@@ -61,8 +77,10 @@ export class RelatedClaimService {
    * `context.revision`: the data revision the request was authorised under (RsaPrincipal.revision).
    * With it, the caller's delegations are read once per revision (AccessPolicy); without it, on every call.
    */
-  async relatedFor(callerId: string, context: { requestId?: string; revision?: string } = {}): Promise<RelatedEntry[]> {
+  async relatedFor(callerId: string, context: { requestId?: string; revision?: string } = {}): Promise<readonly RelatedEntry[]> {
     const delegated = await this.policy.allDelegated(callerId, { revision: context.revision });
+    const memo = this.assembled.get(callerId);
+    if (memo && memo.delegated === delegated && memo.ownerIds.every((id, i) => this.cache.get(id) === memo.details[i])) return memo.entries;
     const byOwner = new Map<string, DelegatedResource[]>();
     for (const resource of delegated) {
       const list = byOwner.get(resource.ownerAccountId) ?? [];
@@ -98,7 +116,22 @@ export class RelatedClaimService {
           : { sub: owner.ownerAccountId, name: owner.ownerName, email: owner.ownerEmail, status: 'unavailable', reason: outcome.reason, resources },
       );
     });
+    if (!misses.length) {
+      if (this.assembled.size >= ASSEMBLED_MAX) this.assembled.delete(this.assembled.keys().next().value as string);
+      const ownerIds = owners.map((o) => o.ownerAccountId);
+      this.assembled.set(callerId, { delegated, ownerIds, details: ownerIds.map((id) => cached.get(id)!), entries: Object.freeze(entries) });
+    }
     return entries;
+  }
+
+  /** The claim as JSON, serialized once per built claim (a reused claim is not serialized again). */
+  toJson(entries: readonly RelatedEntry[]): string {
+    let json = this.serialized.get(entries);
+    if (json === undefined) {
+      json = JSON.stringify(entries);
+      this.serialized.set(entries, json);
+    }
+    return json;
   }
 
   private async ownerOutcome(

@@ -30,18 +30,19 @@ export class UserinfoController {
       "An owner whose upstream tokens cannot be used is `unavailable` with a reason; the call still succeeds.",
   })
   @ApiOkResponse({ description: 'The claims', schema: { type: 'object', properties: { sub: { type: 'string' } }, additionalProperties: true } })
-  get(@CurrentPrincipal() principal: RsaPrincipal, @Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<UserClaims> {
+  get(@CurrentPrincipal() principal: RsaPrincipal, @Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<UserClaims | string> {
     return this.claims(principal, req, res);
   }
 
   @Post()
   @HttpCode(200)
   @ApiOperation({ summary: "The caller's claims (POST form, OIDC Core §5.3.1)" })
-  post(@CurrentPrincipal() principal: RsaPrincipal, @Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<UserClaims> {
+  post(@CurrentPrincipal() principal: RsaPrincipal, @Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<UserClaims | string> {
     return this.claims(principal, req, res);
   }
 
-  private async claims(principal: RsaPrincipal, req: Request, res: Response): Promise<UserClaims> {
+  /** The claims, or with `related` their JSON text (sent as application/json). */
+  private async claims(principal: RsaPrincipal, req: Request, res: Response): Promise<UserClaims | string> {
     res.setHeader('Cache-Control', 'no-store');
     res.setHeader('Pragma', 'no-cache');
     const withRelated = this.config.resourceManagement.enabled && principal.scopes.has(this.config.scopes.related);
@@ -51,7 +52,12 @@ export class UserinfoController {
         this.userinfo.claimsFor(principal),
         withRelated ? this.related.relatedFor(principal.accountId, { requestId: req.requestId, revision: principal.revision }) : undefined,
       ]);
-      return related ? { ...claims, related } : claims;
+      if (!related) return claims;
+      // `related` is often the same claim as the caller's previous request (see RelatedClaimService):
+      // its JSON is reused instead of serialized again for every request.
+      res.type('application/json');
+      const own = JSON.stringify(claims);
+      return `${own.slice(0, -1)}${own.length > 2 ? ',' : ''}"related":${this.related.toJson(related)}}`;
     } catch (error) {
       if (error instanceof UpstreamTokenError && error.reason === 'owner_login_required') {
         // The RSA token is fine but the upstream session behind it is gone: the client must log the user in again.
