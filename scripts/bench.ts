@@ -59,6 +59,8 @@ interface Scenario {
   url: string;
   token: string;
   note?: string;
+  /** Work that runs beside the load (warm-up and measured seconds); returns what stops it. */
+  alongside?: () => () => Promise<void>;
 }
 
 interface Measured {
@@ -123,6 +125,38 @@ function autocannon(url: string, token: string, seconds: number): Promise<Autoca
   });
 }
 
+const WRITES_PER_SECOND = 50;
+
+/**
+ * Changes one delegation's expiry (far future ↔ none) WRITES_PER_SECOND times a second, one write at
+ * a time, each its own transaction: real writes that move the data revision through its triggers.
+ */
+function writeLoop(dataSource: DataSource, authorizationId: string): () => Promise<void> {
+  let running = true;
+  let writes = 0;
+  const revision = async () => Number((await dataSource.query<{ value: string }[]>('SELECT value FROM data_revision WHERE id = 1'))[0].value);
+  const loop = (async () => {
+    const from = await revision();
+    const since = Date.now();
+    while (running) {
+      const started = Date.now();
+      await dataSource.query(
+        `UPDATE generic_resource_authorization SET expires_at = CASE WHEN expires_at IS NULL THEN now() + interval '10 years' END WHERE id = $1`,
+        [authorizationId],
+      );
+      writes++;
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, 1000 / WRITES_PER_SECOND - (Date.now() - started))));
+    }
+    const moved = (await revision()) - from;
+    log(`alongside: ${writes} delegation writes in ${((Date.now() - since) / 1000).toFixed(1)} s; the data revision moved ${moved} times`);
+  })();
+  return async () => {
+    running = false;
+    await loop;
+    await dataSource.query('UPDATE generic_resource_authorization SET expires_at = NULL WHERE id = $1', [authorizationId]);
+  };
+}
+
 /** One request that must succeed: the scenario is wired correctly before it is measured. */
 async function check(s: Scenario, expect?: (body: unknown) => string | undefined): Promise<void> {
   const res = await fetch(s.url, { headers: { authorization: `Bearer ${s.token}` } });
@@ -159,9 +193,15 @@ async function profileDuring<T>(file: string, work: () => Promise<T>): Promise<T
 }
 
 async function measure(s: Scenario): Promise<Measured> {
-  if (WARMUP) await autocannon(s.url, s.token, WARMUP);
-  const run = () => autocannon(s.url, s.token, DURATION);
-  const r = PROFILE === s.id ? await profileDuring(OUTPUT.replace(/\.json$/, `.${s.id}.cpuprofile`), run) : await run();
+  const stop = s.alongside?.();
+  let r: AutocannonJson;
+  try {
+    if (WARMUP) await autocannon(s.url, s.token, WARMUP);
+    const run = () => autocannon(s.url, s.token, DURATION);
+    r = PROFILE === s.id ? await profileDuring(OUTPUT.replace(/\.json$/, `.${s.id}.cpuprofile`), run) : await run();
+  } finally {
+    await stop?.();
+  }
   const m: Measured = {
     id: s.id,
     title: s.title,
@@ -379,6 +419,12 @@ async function main(): Promise<void> {
     // A real upstream access token (the proxy owner's, as the RSA's vault holds it) for baseline A.
     const upstreamToken = await api.get(UpstreamTokenVault).getUsableAccessToken(proxyOwner.accountId);
 
+    // The delegation the writes scenario changes (one of d1's: nothing the measured caller sees).
+    const [{ id: toggled }] = await dataSource.query<{ id: string }[]>(
+      'SELECT id FROM generic_resource_authorization WHERE delegate_account_id = $1 LIMIT 1',
+      [d1.accountId],
+    );
+
     // --- scenarios ---------------------------------------------------------------------------
     const scenarios: (Scenario & { expect?: (b: unknown) => string | undefined })[] = [
       { id: 'baseline-a', title: 'Baseline A: dev upstream userinfo', request: 'GET upstream /me', url: `${upstream.issuer}/me`, token: upstreamToken,
@@ -399,6 +445,16 @@ async function main(): Promise<void> {
           return undefined;
         },
       })),
+      {
+        id: 'userinfo-related-10-writes',
+        title: `/userinfo related, 10 owners, ${WRITES_PER_SECOND} writes/s`,
+        request: 'GET /userinfo (fpx_rot)',
+        url: `${issuer}/userinfo`,
+        token: d10.token,
+        note: `the 10-owner warm request while another delegation changes ${WRITES_PER_SECOND} times a second: every change moves the data revision, so validated tokens and delegation lists are read again after each`,
+        alongside: () => writeLoop(dataSource, toggled),
+        expect: (b: unknown) => ((b as { related?: unknown[] }).related?.length === 10 ? undefined : 'expected 10 related entries'),
+      },
       { id: 'userinfo-related-10-cold', title: '/userinfo related, 10 owners, cold', request: 'GET /userinfo (fpx_rot), RELATED_CACHE_TTL_SECONDS=0',
         url: `${coldUrl}/userinfo`, token: d10.token, note: 'second api instance, same DB: every request fetches 10 owners at the (same-process) dev upstream',
         expect: (b) => ((b as { related?: unknown[] }).related?.length === 10 ? undefined : 'expected 10 related entries') },

@@ -45,4 +45,27 @@ describe('RevisionCache', () => {
     expect(cache.get('b', '1')).toEqual([1, 2, 3]);
     expect(cache.get('c', '1')).toEqual([1, 2]);
   });
+
+  it('shares one load among callers that miss the same key under the same revision, and keeps no failure', async () => {
+    const cache = new RevisionCache<string>({ maxEntries: 10 });
+    let loads = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const load = async () => {
+      const n = ++loads;
+      await gate;
+      return { value: `v${n}` };
+    };
+    const together = [cache.getOrLoad('k', '1', load), cache.getOrLoad('k', '1', load)];
+    // Another revision is another question: its own load.
+    const other = cache.getOrLoad('k', '2', load);
+    release();
+    expect(await Promise.all(together)).toEqual(['v1', 'v1']);
+    expect(await other).toBe('v2');
+    expect(loads).toBe(2);
+
+    const failing = () => Promise.reject(new Error('down'));
+    await expect(Promise.all([cache.getOrLoad('f', '1', failing), cache.getOrLoad('f', '1', failing)])).rejects.toThrow('down');
+    expect(await cache.getOrLoad('f', '1', async () => ({ value: 'recovered' }))).toBe('recovered');
+  });
 });

@@ -58,6 +58,7 @@ export class DataRevision {
 export class RevisionCache<V> {
   private readonly entries = new Map<string, { value: V; revision: string; validUntil: number; weight: number }>();
   private totalWeight = 0;
+  private readonly flights = new Map<string, Promise<V>>();
   private readonly maxEntries: number;
   private readonly maxWeight: number;
   private readonly weigh: (value: V) => number;
@@ -76,6 +77,28 @@ export class RevisionCache<V> {
       return undefined;
     }
     return entry.value;
+  }
+
+  /**
+   * The cached value, or `load()`'s. Callers that miss the same key under the same revision at the
+   * same time share one load (its data is read after that revision was, so it covers every change
+   * each of them must see); a failed load is shared by those callers only, never kept.
+   */
+  getOrLoad(key: string, revision: string, load: () => Promise<{ value: V; validUntil?: number }>): Promise<V> {
+    const hit = this.get(key, revision);
+    if (hit !== undefined) return Promise.resolve(hit);
+    const flightKey = `${revision}\u0000${key}`;
+    let flight = this.flights.get(flightKey);
+    if (!flight) {
+      flight = load()
+        .then(({ value, validUntil }) => {
+          this.set(key, value, revision, validUntil);
+          return value;
+        })
+        .finally(() => this.flights.delete(flightKey));
+      this.flights.set(flightKey, flight);
+    }
+    return flight;
   }
 
   /** `validUntil`: milliseconds since the epoch; Infinity when only the revision bounds it. */

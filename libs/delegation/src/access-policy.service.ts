@@ -66,15 +66,14 @@ export class AccessPolicy {
 
   private async remembered<T>(key: unknown[], revision: string | undefined, load: () => Promise<T[]>, expiryOf?: (row: T) => Date | null): Promise<readonly T[]> {
     if (revision === undefined) return load();
-    const cacheKey = JSON.stringify(key);
-    const hit = this.answers.get(cacheKey, revision) as readonly T[] | undefined;
-    if (hit) return hit;
-    const rows = Object.freeze(await load());
-    // A delegation that expires leaves the answer at that moment, revision or not.
-    let validUntil = Infinity;
-    if (expiryOf) for (const row of rows) validUntil = Math.min(validUntil, expiryOf(row)?.getTime() ?? Infinity);
-    this.answers.set(cacheKey, rows, revision, validUntil);
-    return rows;
+    const answer = await this.answers.getOrLoad(JSON.stringify(key), revision, async () => {
+      const rows = Object.freeze(await load());
+      // A delegation that expires leaves the answer at that moment, revision or not.
+      let validUntil = Infinity;
+      if (expiryOf) for (const row of rows) validUntil = Math.min(validUntil, expiryOf(row)?.getTime() ?? Infinity);
+      return { value: rows, validUntil };
+    });
+    return answer as readonly T[];
   }
 
   owned(callerId: string, options: ListOptions): Promise<readonly AccessibleResource[]> {

@@ -41,11 +41,7 @@ export class RsaBearerStrategy extends PassportStrategy(BearerTokenStrategyBase,
   async validate(token: string): Promise<RsaPrincipal> {
     const revision = await this.revisions.current();
     const key = createHash('sha256').update(token).digest('base64url');
-    const known = this.validated.get(key, revision);
-    if (known) return known;
-    const principal = await this.lookUp(token, revision);
-    this.validated.set(key, principal.value, revision, principal.validUntil);
-    return principal.value;
+    return this.validated.getOrLoad(key, revision, () => this.lookUp(token, revision));
   }
 
   private async lookUp(token: string, revision: string): Promise<{ value: RsaPrincipal; validUntil: number }> {
