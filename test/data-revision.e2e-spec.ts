@@ -1,14 +1,16 @@
 import * as oidc from 'openid-client';
 import { PostgresQueryRunner } from 'typeorm/driver/postgres/PostgresQueryRunner';
 import { DataRevision } from '@rsa/database';
-import { expectBearerError } from './support/bearer-assertions';
+import { UpstreamTokenVault } from '@rsa/auth';
+import { expectBearerError, tokenDigest } from './support/bearer-assertions';
 import { bearer, json } from './support/http';
 import { newRmUser, type RmUser } from './support/resource-users';
 import { startSecondInstance, type ApiInstance } from './support/second-instance';
 import { startStack, type TestStack } from './support/stack';
 import { randomId } from './support/test-config';
 
-const REVISION_QUERY = 'SELECT "value" FROM "data_revision" WHERE "id" = 1';
+const REVISION_QUERY = 'SELECT "value", pg_postmaster_start_time() AS started FROM "data_revision" WHERE "id" = 1';
+const revisionValue = (revision: string) => BigInt(revision.split('.')[1]);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 type Related = { sub: string; resources: { id: string }[] }[];
@@ -81,10 +83,8 @@ describe('Cached token validation and delegations: a change takes effect on the 
       const spy = jest.spyOn(PostgresQueryRunner.prototype, 'query');
       try {
         expect(sees(await relatedOf(0, bob), aliasId)).toBe(true);
-        // Either instance's pool: passport keeps strategies in one registry per process, so with two
-        // api apps in one process the one started last validates tokens for both.
-        const ours = [stack.dataSource, second.dataSource];
-        statements = spy.mock.calls.filter((_, i) => ours.includes((spy.mock.contexts[i] as PostgresQueryRunner).connection)).map(([sql]) => sql);
+        // Instance 0's pool only: each instance validates with its own validator and caches.
+        statements = spy.mock.calls.filter((_, i) => (spy.mock.contexts[i] as PostgresQueryRunner).connection === stack.dataSource).map(([sql]) => sql);
       } finally {
         spy.mockRestore();
       }
@@ -165,30 +165,64 @@ describe('Cached token validation and delegations: a change takes effect on the 
 
   it('concurrent callers share one revision query, and none is answered by a query that started before its call', async () => {
     const revisions = new DataRevision(stack.dataSource);
-    const spy = jest.spyOn(stack.dataSource, 'query');
-    const revisionQueries = () => spy.mock.calls.filter(([sql]) => sql === REVISION_QUERY).length;
-    const holder = stack.dataSource.createQueryRunner();
-    await holder.connect();
+    const query = stack.dataSource.query.bind(stack.dataSource);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let calls = 0;
+    // The first revision query runs at once (it sees the value before the change below) but its answer
+    // is held back, so the callers that come after the change arrive while it is still out.
+    const spy = jest.spyOn(stack.dataSource, 'query').mockImplementation(async (sql: string, params?: unknown[]) => {
+      if (sql !== REVISION_QUERY) return query(sql, params);
+      const answer = await query(sql, params);
+      if (++calls === 1) await gate;
+      return answer;
+    });
     try {
-      await holder.startTransaction();
-      // The revision query now waits for this transaction.
-      await holder.query('LOCK TABLE data_revision IN ACCESS EXCLUSIVE MODE');
       const first = revisions.current();
       await sleep(100);
-      await holder.query('UPDATE data_revision SET value = value + 1 WHERE id = 1');
-      const [{ value: bumped }] = await holder.query(REVISION_QUERY);
-      // Callers arriving while `first` is out, after the change: they must not be answered by `first`.
+      await stack.dataSource.query('UPDATE data_revision SET value = value + 1 WHERE id = 1');
       const later = [revisions.current(), revisions.current(), revisions.current()];
-      await holder.commitTransaction();
-      await first;
-      const values = await Promise.all(later);
-      for (const value of values) expect(BigInt(value)).toBeGreaterThanOrEqual(BigInt(bumped));
+      release();
+      const before = revisionValue(await first);
+      const values = (await Promise.all(later)).map(revisionValue);
+      // Not the answer of the query that was out when they came: one that started after the change.
+      for (const value of values) expect(value).toBeGreaterThan(before);
       expect(new Set(values).size).toBe(1);
-      expect(revisionQueries()).toBe(2);
+      expect(calls).toBe(2);
     } finally {
       spy.mockRestore();
-      if (holder.isTransactionActive) await holder.rollbackTransaction();
-      await holder.release();
     }
+  });
+
+  it('logins, token issue and refresh, and upstream token refreshes do not move the revision (the caches stay warm)', async () => {
+    const raw = async () => ((await stack.dataSource.query('SELECT value FROM data_revision WHERE id = 1')) as { value: string }[])[0].value;
+    const vault = stack.api.get(UpstreamTokenVault);
+    // Other test files write to the same database: a quiet attempt is enough, a login that always
+    // moves the revision never has one.
+    let moved = true;
+    for (let attempt = 0; attempt < 5 && moved; attempt++) {
+      const before = await raw();
+      const dave = await newRmUser(stack, 'rev-quiet');
+      await oidc.refreshTokenGrant(dave.session.configuration, dave.session.tokens.refresh_token!);
+      await vault.forceRefresh(dave.sub);
+      moved = (await raw()) !== before;
+    }
+    expect(moved).toBe(false);
+  });
+
+  it('a grant that is removed (logout, grant revocation) or whose expiry moves into the past ends its tokens on the next request', async () => {
+    const grantOf = async (user: RmUser) =>
+      ((await stack.dataSource.query(`SELECT payload->>'grantId' AS grant_id FROM oidc_payload WHERE model = 'AccessToken' AND id = $1`, [tokenDigest(user.token)])) as {
+        grant_id: string;
+      }[])[0].grant_id;
+    const erin = await newRmUser(stack, 'rev-erin');
+    for (const instance of [0, 1, 1] as const) expect((await at(instance, erin, '/userinfo')).status).toBe(200);
+    await stack.dataSource.query(`UPDATE oidc_payload SET expires_at = now() - interval '1 second' WHERE model = 'Grant' AND id = $1`, [await grantOf(erin)]);
+    await expectBearerError(await at(1, erin, '/userinfo'), 401, 'invalid_token');
+
+    const frank = await newRmUser(stack, 'rev-frank');
+    for (const instance of [0, 1, 1] as const) expect((await at(instance, frank, '/userinfo')).status).toBe(200);
+    await stack.dataSource.query(`DELETE FROM oidc_payload WHERE model = 'Grant' AND id = $1`, [await grantOf(frank)]);
+    await expectBearerError(await at(1, frank, '/userinfo'), 401, 'invalid_token');
   });
 });

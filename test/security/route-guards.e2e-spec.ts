@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Controller, Delete, Get, Module, Param, UseGuards } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { RsaBearerGuard, REQUIRED_SCOPES } from '@rsa/auth';
+import { BearerTokenValidator, RsaBearerGuard, REQUIRED_SCOPES } from '@rsa/auth';
 import { RsaConfig } from '@rsa/config';
 import { AdminTokenGuard } from '../../apps/admin/src/auth/admin-token.guard';
 import { startAdmin, type AdminInstance } from '../support/admin';
@@ -57,8 +57,16 @@ class WidgetsController {
 @Module({})
 class WidgetsModule {
   static with(config: RsaConfig) {
-    // RsaBearerGuard is instantiated when the module is scanned: it needs the config (nothing else runs).
-    return { module: WidgetsModule, controllers: [WidgetsController], providers: [{ provide: RsaConfig, useValue: config }] };
+    // RsaBearerGuard is instantiated when the module is scanned: it needs the config and a validator
+    // (nothing runs: no request is made to this app).
+    return {
+      module: WidgetsModule,
+      controllers: [WidgetsController],
+      providers: [
+        { provide: RsaConfig, useValue: config },
+        { provide: BearerTokenValidator, useValue: {} },
+      ],
+    };
   }
 }
 

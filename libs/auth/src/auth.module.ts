@@ -1,9 +1,8 @@
 import { Module } from '@nestjs/common';
-import { PassportModule } from '@nestjs/passport';
 import { RsaMetrics } from '@rsa/common';
 import { AccountService } from './accounts/account.service';
 import { RsaBearerGuard } from './bearer/rsa-bearer.guard';
-import { RsaBearerStrategy } from './bearer/rsa-bearer.strategy';
+import { BearerTokenValidator } from './bearer/bearer-token-validator';
 import { TokenCipher } from './crypto/token-cipher';
 import { ClientRegistry } from './oidc/client-registry.service';
 import { oidcProviderFactory } from './oidc/oidc-provider.factory';
@@ -16,7 +15,6 @@ import { UpstreamTokenVault } from './vault/upstream-token-vault.service';
 
 /** Identity core: the RSA's OP, the upstream client, the token vault and bearer authentication. */
 @Module({
-  imports: [PassportModule],
   providers: [
     RsaMetrics,
     TokenCipher,
@@ -29,7 +27,7 @@ import { UpstreamTokenVault } from './vault/upstream-token-vault.service';
     OidcKeyStore,
     oidcProviderFactory,
     OidcPayloadPurger,
-    RsaBearerStrategy,
+    BearerTokenValidator,
     RsaBearerGuard,
   ],
   exports: [
@@ -43,6 +41,7 @@ import { UpstreamTokenVault } from './vault/upstream-token-vault.service';
     ClientRegistry,
     oidcProviderFactory,
     OidcPayloadPurger,
+    BearerTokenValidator,
     RsaBearerGuard,
   ],
 })

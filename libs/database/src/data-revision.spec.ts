@@ -24,10 +24,13 @@ describe('RevisionCache', () => {
     expect(cache.size).toBe(0);
   });
 
-  it('drops the oldest entries beyond its entry bound', () => {
+  it('drops the least recently used entries beyond its entry bound', () => {
     const cache = new RevisionCache<number>({ maxEntries: 2 });
     for (const key of ['a', 'b', 'c']) cache.set(key, 1, '1');
     expect([cache.get('a', '1'), cache.get('b', '1'), cache.get('c', '1')]).toEqual([undefined, 1, 1]);
+    // b was used before c: d pushes out b.
+    cache.set('d', 1, '1');
+    expect([cache.get('b', '1'), cache.get('c', '1'), cache.get('d', '1')]).toEqual([undefined, 1, 1]);
   });
 
   it('drops the oldest entries beyond its weight bound, and never keeps an entry heavier than the bound', () => {

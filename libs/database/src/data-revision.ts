@@ -18,6 +18,9 @@ import { DataSource } from 'typeorm';
 export class DataRevision {
   private inFlight: Promise<string> | null = null;
   private queued: Promise<string> | null = null;
+  private era = 0;
+  private server = NaN;
+  private highest = 0n;
 
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
@@ -42,9 +45,21 @@ export class DataRevision {
   }
 
   private async read(): Promise<string> {
-    const rows: { value: string }[] = await this.dataSource.query('SELECT "value" FROM "data_revision" WHERE "id" = 1');
+    const rows: { value: string; started: Date | string }[] = await this.dataSource.query(
+      'SELECT "value", pg_postmaster_start_time() AS started FROM "data_revision" WHERE "id" = 1',
+    );
     if (!rows.length) throw new Error('data_revision has no row: run the migrations');
-    return String(rows[0].value);
+    const value = BigInt(rows[0].value);
+    const server = new Date(rows[0].started).getTime();
+    // The counter only moves forward — unless the database is restored from a backup, fails over to
+    // a replica that is behind, or the table is made again. A server start is a new era; so is a
+    // counter seen going back. A value of another era never matches a cached one.
+    if (server !== this.server || value < this.highest) {
+      this.era++;
+      this.server = server;
+    }
+    this.highest = value;
+    return `${this.era}.${value}`;
   }
 }
 
@@ -52,8 +67,8 @@ export class DataRevision {
  * A bounded in-process cache whose entries are valid only under the data revision they were
  * computed under, and only until their own deadline (a token's expiry, a delegation's end).
  * The caller must read the revision BEFORE reading the data it caches. Bounded by a number of
- * entries and, with `weigh`, by their total weight (e.g. the resources in cached lists): the oldest
- * entries go first; an entry heavier than the whole bound is not kept.
+ * entries and, with `weigh`, by their total weight (e.g. the resources in cached lists): the least
+ * recently used entries go first; an entry heavier than the whole bound is not kept.
  */
 export class RevisionCache<V> {
   private readonly entries = new Map<string, { value: V; revision: string; validUntil: number; weight: number }>();
@@ -76,6 +91,9 @@ export class RevisionCache<V> {
       this.remove(key);
       return undefined;
     }
+    // Least recently used goes first: a hit moves the entry to the young end.
+    this.entries.delete(key);
+    this.entries.set(key, entry);
     return entry.value;
   }
 

@@ -62,21 +62,23 @@ export class ResourceDiscoveryService implements OnModuleInit {
    * Lists the account's resources again when the last listing is older than
    * RESOURCE_DISCOVERY_STALE_SECONDS (best effort: stale but present data is better than a failed
    * listing). A listing seen fresh is remembered until it goes stale — a newer listing only makes it
-   * fresher — so a busy account costs no query here until then.
+   * fresher — so a busy account costs no query here until then. True when discovery ran (whether
+   * or not it found anything): what was read before may be out of date.
    */
-  async refreshIfStale(accountId: string): Promise<void> {
+  async refreshIfStale(accountId: string): Promise<boolean> {
     const until = this.freshUntil.get(accountId);
-    if (until !== undefined && until > Date.now()) return;
+    if (until !== undefined && until > Date.now()) return false;
     this.freshUntil.delete(accountId);
     const [row]: { resources_synced_at: Date | null }[] = await this.dataSource.query('SELECT resources_synced_at FROM account WHERE id = $1', [accountId]);
-    if (!row) return;
+    if (!row) return false;
     const syncedAt = row.resources_synced_at ? new Date(row.resources_synced_at) : null;
     if (!this.isStale({ resourcesSyncedAt: syncedAt })) {
       if (this.freshUntil.size >= FRESHNESS_MEMO_MAX) this.freshUntil.delete(this.freshUntil.keys().next().value as string);
       this.freshUntil.set(accountId, syncedAt!.getTime() + this.config.resourceManagement.discoveryStaleSeconds * 1000);
-      return;
+      return false;
     }
     await this.discoverWithVault(accountId).catch(() => undefined);
+    return true;
   }
 
   /** True when the account's resources have not been listed within RESOURCE_DISCOVERY_STALE_SECONDS. */

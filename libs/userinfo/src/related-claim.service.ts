@@ -8,7 +8,7 @@ import {
   UpstreamTokenVault,
 } from '@rsa/auth';
 import { RsaConfig } from '@rsa/config';
-import { AuditService, UpstreamTokenEntity } from '@rsa/database';
+import { AuditService, RevisionCache, UpstreamTokenEntity } from '@rsa/database';
 import { AccessPolicy, DelegatedResource } from '@rsa/delegation';
 import { mapWithConcurrency, withDeadline } from './concurrency';
 import { TtlCache } from './ttl-cache';
@@ -42,6 +42,7 @@ interface Assembled {
 }
 
 const ASSEMBLED_MAX = 10_000;
+const ASSEMBLED_MAX_RESOURCES = 200_000;
 
 type OwnerOutcome = { kind: 'available'; details: OwnerDetails } | { kind: 'unavailable'; reason: UpstreamFailureReason } | { kind: 'dropped' };
 
@@ -58,9 +59,14 @@ export class RelatedClaimService {
   /**
    * Per caller, the last claim built entirely from cached owner details: reused while the caller's
    * delegations are the very same cached answer (same data revision) and every owner's cached
-   * details are the very same objects (none refetched or lapsed). Bounded like the details cache.
+   * details are the very same objects (none refetched or lapsed). At most 10,000 callers and
+   * 200,000 resources (a claim's JSON is about as big as its entries).
    */
-  private readonly assembled = new Map<string, Assembled>();
+  private readonly assembled = new RevisionCache<Assembled>({
+    maxEntries: ASSEMBLED_MAX,
+    maxWeight: ASSEMBLED_MAX_RESOURCES,
+    weigh: (a) => a.delegated.length + a.ownerIds.length || 1,
+  });
   private readonly serialized = new WeakMap<readonly RelatedEntry[], string>();
 
   constructor(
@@ -79,7 +85,7 @@ export class RelatedClaimService {
    */
   async relatedFor(callerId: string, context: { requestId?: string; revision?: string } = {}): Promise<readonly RelatedEntry[]> {
     const delegated = await this.policy.allDelegated(callerId, { revision: context.revision });
-    const memo = this.assembled.get(callerId);
+    const memo = context.revision === undefined ? undefined : this.assembled.get(callerId, context.revision);
     if (memo && memo.delegated === delegated && memo.ownerIds.every((id, i) => this.cache.get(id) === memo.details[i])) return memo.entries;
     const byOwner = new Map<string, DelegatedResource[]>();
     for (const resource of delegated) {
@@ -116,10 +122,9 @@ export class RelatedClaimService {
           : { sub: owner.ownerAccountId, name: owner.ownerName, email: owner.ownerEmail, status: 'unavailable', reason: outcome.reason, resources },
       );
     });
-    if (!misses.length) {
-      if (this.assembled.size >= ASSEMBLED_MAX) this.assembled.delete(this.assembled.keys().next().value as string);
+    if (!misses.length && context.revision !== undefined) {
       const ownerIds = owners.map((o) => o.ownerAccountId);
-      this.assembled.set(callerId, { delegated, ownerIds, details: ownerIds.map((id) => cached.get(id)!), entries: Object.freeze(entries) });
+      this.assembled.set(callerId, { delegated, ownerIds, details: ownerIds.map((id) => cached.get(id)!), entries: Object.freeze(entries) }, context.revision);
     }
     return entries;
   }

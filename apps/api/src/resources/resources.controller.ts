@@ -21,6 +21,7 @@ import {
 } from '@rsa/auth';
 import { clampLimit, decodeCursor, encodeCursor } from '@rsa/common';
 import { RsaConfig } from '@rsa/config';
+import { DataRevision } from '@rsa/database';
 import { AccessPolicy, DelegatedResource } from '@rsa/delegation';
 import { ResourceDiscoveryService, ResourceProxyService } from '@rsa/resources';
 import { DelegatedGroupDto, ListResourcesQueryDto, ResourceDetailDto, ResourcesPageDto } from './dto/resource.dto';
@@ -44,6 +45,7 @@ export class ResourcesController {
     private readonly discovery: ResourceDiscoveryService,
     private readonly proxy: ResourceProxyService,
     private readonly config: RsaConfig,
+    private readonly revisions: DataRevision,
   ) {}
 
   @Get()
@@ -66,8 +68,9 @@ export class ResourcesController {
     let section: Section = cursor?.s === 'delegated' ? 'delegated' : 'owned';
     if (!wantOwned) section = 'delegated';
 
-    if (section === 'owned' && !cursor) await this.discovery.refreshIfStale(callerId);
-    const revision = principal.revision;
+    let revision = principal.revision;
+    // Discovery writes (new, renamed or gone aliases): what is listed must be read after it.
+    if (section === 'owned' && !cursor && (await this.discovery.refreshIfStale(callerId))) revision = await this.revisions.current();
 
     const owned =
       section === 'owned' && wantOwned

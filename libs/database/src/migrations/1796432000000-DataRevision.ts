@@ -10,10 +10,11 @@ import { MigrationInterface, QueryRunner } from 'typeorm';
  *
  * What moves it:
  * - oidc_payload: a deleted or rewritten AccessToken (revocation), a deleted Grant (grant revocation,
- *   logout, refresh token reuse) or one whose expiry moved earlier;
+ *   logout, refresh token reuse) or one whose expiry moved earlier — but not the purge of rows that
+ *   expired more than a minute ago;
  * - oauth_client: any change (a removed or changed client);
  * - account: removal, or a new sub, name or email (the `related` claim shows them);
- * - the resource catalogue and delegations (generic_resource*, all six tables): any change to a
+ * - the resource catalogue and delegations (the five generic_resource* tables): any change to a
  *   delegation, its scopes, an alias, its scopes or a resource type — except an alias that was only
  *   seen again by discovery (last_seen_at, updated_at).
  */
@@ -37,7 +38,9 @@ const WATCHED: Watch[] = [
   {
     table: 'oidc_payload',
     events: [
-      { name: 'del', event: 'DELETE', when: `OLD."model" IN ('AccessToken', 'Grant')` },
+      // A row that expired a while ago backs no cached answer (they end at the token's or grant's
+      // expiry): purging it must not empty every cache.
+      { name: 'del', event: 'DELETE', when: `OLD."model" IN ('AccessToken', 'Grant') AND (OLD."expires_at" IS NULL OR OLD."expires_at" > now() - interval '1 minute')` },
       {
         name: 'upd',
         event: 'UPDATE',

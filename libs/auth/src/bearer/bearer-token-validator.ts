@@ -1,16 +1,13 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import { PassportStrategy } from '@nestjs/passport';
 import type { Provider } from 'oidc-provider';
 import { BearerAuthException } from '@rsa/common';
 import { DataRevision, RevisionCache } from '@rsa/database';
 import { AccountService } from '../accounts/account.service';
 import { OIDC_PROVIDER } from '../oidc/oidc-provider.factory';
-import { BearerTokenStrategyBase } from './bearer-token.strategy-base';
 import { RsaPrincipal } from './rsa-principal';
 
 export const BEARER_REALM = 'rsa';
-export const RSA_BEARER = 'rsa-bearer';
 
 /** Validated tokens kept in memory (by SHA-256 of the token, never the value). */
 const VALIDATED_TOKENS_MAX = 50_000;
@@ -27,17 +24,16 @@ const VALIDATED_TOKENS_MAX = 50_000;
  * on any instance, validates against the database again. Failures are never remembered.
  */
 @Injectable()
-export class RsaBearerStrategy extends PassportStrategy(BearerTokenStrategyBase, RSA_BEARER) {
+export class BearerTokenValidator {
   private readonly validated = new RevisionCache<RsaPrincipal>({ maxEntries: VALIDATED_TOKENS_MAX });
 
   constructor(
     @Inject(OIDC_PROVIDER) private readonly provider: Provider,
     private readonly accounts: AccountService,
     private readonly revisions: DataRevision,
-  ) {
-    super();
-  }
+  ) {}
 
+  /** The principal of a valid token; otherwise a BearerAuthException (401 invalid_token). */
   async validate(token: string): Promise<RsaPrincipal> {
     const revision = await this.revisions.current();
     const key = createHash('sha256').update(token).digest('base64url');

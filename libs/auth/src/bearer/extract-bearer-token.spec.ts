@@ -1,5 +1,5 @@
 import type { Request } from 'express';
-import { extractBearerToken } from './bearer-token.strategy-base';
+import { extractBearerToken } from './extract-bearer-token';
 
 /** A request-like object with only what extractBearerToken reads. */
 function req(parts: {

@@ -1,5 +1,4 @@
 import type { Request } from 'express';
-import { Strategy } from 'passport-strategy';
 
 /** RFC 6750 §2.1 b64token. */
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
@@ -48,28 +47,4 @@ export function extractBearerToken(req: Request): BearerExtraction {
     return { kind: 'token', token: bodyToken };
   }
   return { kind: 'missing' };
-}
-
-type Verify = (token: string, done: (error: unknown, user?: unknown, info?: unknown) => void) => void;
-
-/** A minimal passport strategy around `extractBearerToken`; the Nest subclass supplies `validate`. */
-export class BearerTokenStrategyBase extends Strategy {
-  name = 'bearer-token';
-
-  constructor(private readonly verify: Verify) {
-    super();
-  }
-
-  override authenticate(req: Request): void {
-    const extracted = extractBearerToken(req);
-    if (extracted.kind === 'missing') return this.fail({ reason: 'missing' }, 401);
-    if (extracted.kind === 'invalid_request') {
-      return this.fail({ reason: 'invalid_request', description: extracted.description }, 400);
-    }
-    this.verify(extracted.token, (error, user, info) => {
-      if (error) return this.error(error as Error);
-      if (!user) return this.fail(info ?? { reason: 'invalid_token' }, 401);
-      return this.success(user);
-    });
-  }
 }
