@@ -246,10 +246,13 @@ describe('Security 13: hostile input on every write route', () => {
     expect(failures).toEqual([]);
   });
 
-  it('a 10 000-character string or a 1 000-item array in any field is a 400 naming that field', async () => {
-    /** Every variant of `body` with one leaf string made huge or one array made long; the path of the field. */
-    const variants = (body: unknown, path: string[] = []): { field: string; body: unknown }[] => {
-      const out: { field: string; body: unknown }[] = [];
+  it('a 10 000-character string, a NUL, a lone surrogate or a 1 000-item array in any field is a 400 naming that field', async () => {
+    /**
+     * Every variant of `body` with one leaf string made huge, given a NUL or a lone surrogate (which
+     * PostgreSQL cannot store), or one array made long; the path of the field.
+     */
+    const variants = (body: unknown, path: string[] = []): { field: string; kind: string; body: unknown }[] => {
+      const out: { field: string; kind: string; body: unknown }[] = [];
       const set = (root: unknown, at: string[], value: unknown): unknown => {
         if (!at.length) return value;
         const copy: Json = { ...(root as Json) };
@@ -257,8 +260,11 @@ describe('Security 13: hostile input on every write route', () => {
         return copy;
       };
       const visit = (node: unknown, at: string[]) => {
-        if (typeof node === 'string') out.push({ field: at.join('.'), body: set(body, at, 'x'.repeat(10_000)) });
-        else if (Array.isArray(node)) out.push({ field: at.join('.'), body: set(body, at, Array.from({ length: 1000 }, () => node[0] ?? 'x')) });
+        if (typeof node === 'string') {
+          out.push({ field: at.join('.'), kind: 'huge', body: set(body, at, 'x'.repeat(10_000)) });
+          out.push({ field: at.join('.'), kind: 'NUL in', body: set(body, at, 'a\u0000b') });
+          out.push({ field: at.join('.'), kind: 'lone surrogate in', body: set(body, at, 'a\ud800b') });
+        } else if (Array.isArray(node)) out.push({ field: at.join('.'), kind: 'long', body: set(body, at, Array.from({ length: 1000 }, () => node[0] ?? 'x')) });
         else if (node && typeof node === 'object') for (const [k, v] of Object.entries(node)) visit(v, [...at, k]);
       };
       visit(body, path);
@@ -272,11 +278,11 @@ describe('Security 13: hostile input on every write route', () => {
         const answer = await res.json().catch(() => undefined);
         checked++;
         const named = JSON.stringify(answer ?? {}).includes(`"${variant.field.split('.')[0]}`);
-        if (res.status !== 400 || !named) failures.push(`${target.app} ${target.route.method} ${target.route.path} huge ${variant.field}: ${res.status} ${JSON.stringify(answer).slice(0, 200)}`);
+        if (res.status !== 400 || !named) failures.push(`${target.app} ${target.route.method} ${target.route.path} ${variant.kind} ${variant.field}: ${res.status} ${JSON.stringify(answer).slice(0, 200)}`);
       }
     }
     expect(failures).toEqual([]);
-    expect(checked).toBeGreaterThanOrEqual(20);
+    expect(checked).toBeGreaterThanOrEqual(60);
   });
 
   describe('page sizes', () => {

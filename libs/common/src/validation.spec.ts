@@ -23,9 +23,13 @@ describe('assertNoPrototypeKeys', () => {
     expect(fieldsOf(() => assertNoPrototypeKeys({ scopes: ['read', '\u0000'] }))).toEqual(['scopes[1]']);
     expect(fieldsOf(() => assertNoPrototypeKeys('\u0000', 'id'))).toEqual(['id']);
     expect(fieldsOf(() => assertNoPrototypeKeys({ 'a\u0000': 1 }))).toEqual(['(body)']);
+    // Lone surrogates, as JSON.parse gives them: a 400 naming the field, not a 500 from PostgreSQL.
+    expect(fieldsOf(() => assertNoPrototypeKeys(JSON.parse('{"external_id":"\\ud800"}')))).toEqual(['external_id']);
+    expect(fieldsOf(() => assertNoPrototypeKeys(JSON.parse('{"names":["ok","x\\udc00y"]}')))).toEqual(['names[1]']);
+    expect(fieldsOf(() => assertNoPrototypeKeys(JSON.parse('{"\\ud800":1}')))).toEqual(['(body)']);
   });
 
   it('lets ordinary input through', () => {
-    expect(() => assertNoPrototypeKeys({ name: 'Ünïcode ✓', nested: [{ proto: 1 }], n: 1, b: null })).not.toThrow();
+    expect(() => assertNoPrototypeKeys({ name: 'Ünïcode ✓ 😀', nested: [{ proto: 1 }], n: 1, b: null })).not.toThrow();
   });
 });

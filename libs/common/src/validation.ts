@@ -9,6 +9,8 @@ function flatten(errors: ValidationError[], parent = ''): { field: string; messa
 }
 
 const PROTOTYPE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+/** A UTF-16 surrogate without its other half: JSON can carry it (`"\ud800"`), UTF-8 and PostgreSQL cannot. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 const refuse = (field: string, message: string) =>
   new BadRequestException({ error: 'invalid_request', message: 'Validation failed', fields: [{ field: field || '(body)', messages: [message] }] });
@@ -18,12 +20,13 @@ const refuse = (field: string, message: string) =>
  * - `__proto__`, `constructor` or `prototype` keys: JSON.parse keeps them as own properties and
  *   class-transformer skips them, so whitelisting never sees them — they would be dropped silently
  *   instead of refused like any unknown property;
- * - NUL characters in strings or keys: PostgreSQL text cannot hold them, so they would reach the
- *   database only to fail there as a 500.
+ * - NUL characters and lone surrogates (`"\ud800"`) in strings or keys: PostgreSQL text and json
+ *   cannot hold them, so they would reach the database only to fail there as a 500.
  */
 export function assertNoPrototypeKeys(value: unknown, parent = ''): void {
   if (typeof value === 'string') {
     if (value.includes('\u0000')) throw refuse(parent, `${parent || 'value'} must not contain NUL characters`);
+    if (LONE_SURROGATE.test(value)) throw refuse(parent, `${parent || 'value'} must be well-formed Unicode (no lone surrogates)`);
     return;
   }
   if (Array.isArray(value)) {
@@ -35,11 +38,12 @@ export function assertNoPrototypeKeys(value: unknown, parent = ''): void {
     const field = parent ? `${parent}.${key}` : key;
     if (PROTOTYPE_KEYS.has(key)) throw refuse(field, `property ${field} should not exist`);
     if (key.includes('\u0000')) throw refuse(parent, 'property names must not contain NUL characters');
+    if (LONE_SURROGATE.test(key)) throw refuse(parent, 'property names must be well-formed Unicode');
     assertNoPrototypeKeys((value as Record<string, unknown>)[key], field);
   }
 }
 
-/** ValidationPipe that first refuses prototype keys and NUL characters in bodies and query strings (before it strips them). */
+/** ValidationPipe that first refuses prototype keys, NUL characters and lone surrogates in bodies and query strings (before it strips them). */
 class RsaValidationPipe extends ValidationPipe {
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
     if (metadata.type === 'body' || metadata.type === 'query') assertNoPrototypeKeys(value);
